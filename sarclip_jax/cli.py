@@ -1,0 +1,42 @@
+"""The `sarclip` command: one entry point, one module per sub-command.
+
+Each sub-command module exposes `register(subparsers)` which adds its parser and sets
+`func=run` on it. Modules are imported only when needed, so `sarclip --help` stays fast and a
+sub-command's heavy imports (JAX, TFDS) cost nothing to the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). Order is the order shown in --help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "convert": ("sarclip_jax.convert.cli", "convert weights between OpenCLIP/HF PyTorch files and JAX"),
+    "tokenizer": ("sarclip_jax.data.tokenizer_cli", "train or inspect tokenizers"),
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sarclip", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    wanted = argv[0] if argv and argv[0] in COMMANDS else None
+    for name, (module, help_text) in COMMANDS.items():
+        if name == wanted:
+            importlib.import_module(module).register(subparsers)
+        else:  # listed in --help without importing the module
+            subparsers.add_parser(name, help=help_text)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
+    if not hasattr(args, "func"):
+        raise SystemExit(f"sarclip {args.command}: not available")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
