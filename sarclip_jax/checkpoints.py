@@ -1,0 +1,89 @@
+"""This project's own model directories: the config as JSON beside Orbax-saved parameters.
+
+    DIR/model_config.json   the CLIPConfig (architecture, dtypes)
+    DIR/params/             Orbax checkpoint of the parameters (nested dict, JAX layout)
+
+`sarclip convert --to DIR` writes one; `sarclip_jax.load(DIR)` reads it. Paths go through
+etils.epath, so DIR may be a gs:// bucket.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import jax
+import numpy as np
+from etils import epath
+
+from sarclip_jax.models.clip import CLIP
+from sarclip_jax.models.config import CLIPConfig
+from sarclip_jax.models.state import abstract_model, flat_params, model_from_flat_params
+
+CONFIG_FILE = "model_config.json"
+PARAMS_DIR = "params"
+
+
+def is_model_dir(path: str | epath.PathLike) -> bool:
+    path = epath.Path(path)
+    return path.is_dir() and (path / CONFIG_FILE).exists()
+
+
+def save_model(model: CLIP, directory: str | epath.PathLike, *, overwrite: bool = False) -> epath.Path:
+    import orbax.checkpoint as ocp
+
+    directory = epath.Path(directory)
+    if (directory / PARAMS_DIR).exists() and not overwrite:
+        raise FileExistsError(f"{directory} already holds a model; pass overwrite=True to replace it")
+    directory.mkdir(parents=True, exist_ok=True)
+    with ocp.StandardCheckpointer() as ckptr:
+        ckptr.save((directory / PARAMS_DIR).resolve(), _nest(flat_params(model)), force=overwrite)
+    (directory / CONFIG_FILE).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
+    return directory
+
+
+def read_model_config(directory: str | epath.PathLike) -> CLIPConfig:
+    path = epath.Path(directory) / CONFIG_FILE
+    try:
+        return CLIPConfig.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{directory} is not a sarclip_jax model directory: no {CONFIG_FILE}") from None
+    except (json.JSONDecodeError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: invalid model config ({e})") from e
+
+
+def load_model(directory: str | epath.PathLike, *, shardings: Mapping[str, jax.sharding.Sharding] | None = None,
+               **config_overrides) -> CLIP:
+    """The model saved in `directory`; `config_overrides` may change dtype, param_dtype or remat."""
+    import orbax.checkpoint as ocp
+
+    directory = epath.Path(directory)
+    saved_cfg = read_model_config(directory)
+    cfg = saved_cfg.replace(**config_overrides) if config_overrides else saved_cfg
+    abstract = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=(shardings or {}).get(k))
+                for k, v in flat_params(abstract_model(saved_cfg)).items()}
+    with ocp.StandardCheckpointer() as ckptr:
+        restored = ckptr.restore((directory / PARAMS_DIR).resolve(), _nest(abstract))
+    return model_from_flat_params(cfg, _flatten(restored), shardings=shardings)
+
+
+def _nest(flat: Mapping[str, object]) -> dict:
+    tree: dict = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split(".")
+        node = tree
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return tree
+
+
+def _flatten(tree: Mapping, prefix: str = "") -> dict[str, np.ndarray]:
+    out = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
