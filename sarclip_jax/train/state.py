@@ -1,0 +1,66 @@
+"""The train state and its shardings: every leaf placed with an explicit NamedSharding.
+
+    state = {"params": nested dict, "opt_state": optax state, "step": int32, "rng": uint32[2]}
+
+Parameters are created directly in their shards (initialisation runs under jit with
+out_shardings), so a model larger than one device's memory never exists whole anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from sarclip_jax.models.clip import CLIP
+from sarclip_jax.models.config import CLIPConfig
+from sarclip_jax.sharding import param_specs
+
+
+def abstract_params(cfg: CLIPConfig) -> tuple[nnx.GraphDef, nnx.State]:
+    model = nnx.eval_shape(lambda: CLIP(cfg, rngs=nnx.Rngs(0)))
+    return nnx.split(model, nnx.Param)
+
+
+def state_shardings(cfg: CLIPConfig, tx: optax.GradientTransformation, mesh: Mesh) -> tuple[nnx.GraphDef, dict]:
+    """(graphdef, shardings pytree matching the train state)."""
+    graphdef, params = abstract_params(cfg)
+    specs = nnx.to_pure_dict(param_specs(params, mesh))
+    param_sh = jax.tree.map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda x: isinstance(x, P))
+    replicated = NamedSharding(mesh, P())
+    opt_shapes = jax.eval_shape(tx.init, nnx.to_pure_dict(params))
+    # Adam's moments shard like their parameters; counts and other scalars are replicated.
+    opt_sh = optax.tree_map_params(tx, lambda _, sh: sh, opt_shapes, param_sh,
+                                   transform_non_params=lambda _: replicated)
+    return graphdef, {"params": param_sh, "opt_state": opt_sh, "step": replicated, "rng": replicated}
+
+
+def init_state(cfg: CLIPConfig, tx: optax.GradientTransformation, shardings: dict, seed: int,
+               params: Mapping[str, Any] | None = None) -> dict:
+    """A fresh train state: random parameters from `seed`, or the given nested `params`."""
+    rng = jax.random.PRNGKey(seed)
+
+    def from_params(p):
+        return {"params": p, "opt_state": tx.init(p), "step": jnp.zeros((), jnp.int32), "rng": rng}
+
+    if params is None:
+        def fresh():
+            model = CLIP(cfg, rngs=nnx.Rngs(seed))
+            return from_params(nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+
+        return jax.jit(fresh, out_shardings=shardings)()
+    dtype = jnp.dtype(cfg.param_dtype)
+    placed = jax.tree.map(lambda x, sh: jax.device_put(np.asarray(x, dtype), sh), dict(params), shardings["params"])
+    return jax.jit(from_params, out_shardings=shardings)(placed)
+
+
+def abstract_state(shardings: dict, state_shapes: Any) -> Any:
+    """ShapeDtypeStructs carrying the target shardings: what a restore should produce."""
+    return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), state_shapes, shardings)

@@ -1,0 +1,128 @@
+"""The training step: one jitted function over the mesh, with the train state donated.
+
+The state is a plain dict {"params", "opt_state", "step", "rng"} whose leaves all carry an
+explicit NamedSharding. Gradients are taken in two stages, features first:
+
+    features = encode(params, batch)                 (kept for the backward pass)
+    loss, d_features, d_temperature = grad(fused_loss)(features)
+    d_params = vjp(encode)(d_features)
+
+With `accum_steps > 1` the batch is encoded in micro-batches without keeping activations, the
+loss sees all features at once (so every example still meets the whole global batch as
+negatives, unlike naive accumulation), and each micro-batch is re-encoded for its share of the
+gradient (OpenCLIP's --accum-freq, or GradCache). Memory then scales with the micro-batch.
+
+A step whose loss or gradient is not finite leaves the state untouched and reports `ok=False`;
+the loop stops on it with the last good state still in hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+from jax.sharding import Mesh
+
+from sarclip_jax.losses import fused_clip_loss, fused_siglip_loss, logit_scale_value
+from sarclip_jax.sharding import BATCH_AXES
+
+LOSSES = ("clip", "siglip")
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig:
+    loss: str = "clip"
+    block_size: int = 1024
+    accum_steps: int = 1
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss.kind={self.loss!r} is not one of {list(LOSSES)}")
+        if self.accum_steps < 1:
+            raise ValueError(f"accum_steps must be >= 1, got {self.accum_steps}")
+
+
+def make_encode(graphdef: nnx.GraphDef) -> Callable:
+    def encode(params, images, ids):
+        model = nnx.merge(graphdef, params)
+        return model.encode_image(images, normalize=True), model.encode_text(ids, normalize=True)
+
+    return encode
+
+
+def make_loss_on_features(cfg: StepConfig, mesh: Mesh | None) -> Callable:
+    def loss_on_features(image_features, text_features, params):
+        kw = dict(mesh=mesh, batch_axes=BATCH_AXES, block_size=cfg.block_size)
+        if cfg.loss == "siglip":
+            return fused_siglip_loss(image_features, text_features, params["logit_scale"], params["logit_bias"], **kw)
+        return fused_clip_loss(image_features, text_features, params["logit_scale"], **kw)
+
+    return loss_on_features
+
+
+def _to_micro(x, k: int):
+    # Micro-batch m takes rows m, m+k, m+2k, ...: every micro-batch spans every device's shard.
+    return x.reshape(x.shape[0] // k, k, *x.shape[1:]).swapaxes(0, 1)
+
+
+def _from_micro(x):
+    return x.swapaxes(0, 1).reshape(-1, *x.shape[2:])
+
+
+def loss_and_grads(encode, loss_on_features, params, images, ids, accum_steps: int):
+    """((loss, metrics), grads) for one global batch."""
+    if accum_steps == 1:
+        (img, txt), encode_vjp = jax.vjp(lambda p: encode(p, images, ids), params)
+    else:
+        if images.shape[0] % accum_steps:
+            raise ValueError(f"batch {images.shape[0]} is not divisible by accum_steps={accum_steps}")
+        micro = (_to_micro(images, accum_steps), _to_micro(ids, accum_steps))
+        frozen = jax.lax.stop_gradient(params)
+        feats = jax.lax.map(lambda mb: encode(frozen, *mb), micro)
+        img, txt = _from_micro(feats[0]), _from_micro(feats[1])
+    (loss, metrics), (d_img, d_txt, d_params) = jax.value_and_grad(
+        loss_on_features, argnums=(0, 1, 2), has_aux=True)(img, txt, params)
+    if accum_steps == 1:
+        (d_encoder,) = encode_vjp((d_img, d_txt))
+    else:
+        d_micro = (_to_micro(d_img, accum_steps), _to_micro(d_txt, accum_steps))
+
+        def add_micro_grads(acc, xs):
+            mb_images, mb_ids, mb_d_img, mb_d_txt = xs
+            _, vjp = jax.vjp(lambda p: encode(p, mb_images, mb_ids), params)
+            return jax.tree.map(jnp.add, acc, vjp((mb_d_img, mb_d_txt))[0]), None
+
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        d_encoder, _ = jax.lax.scan(add_micro_grads, zeros, (*micro, *d_micro))
+    return (loss, metrics), jax.tree.map(jnp.add, d_encoder, d_params)
+
+
+def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, schedule: optax.Schedule,
+                    cfg: StepConfig, mesh: Mesh | None, state_shardings: Any, batch_shardings: Any,
+                    metric_sharding: Any) -> Callable:
+    """A jitted (state, batch) -> (state, metrics); the input state's buffers are donated."""
+    encode = make_encode(graphdef)
+    loss_on_features = make_loss_on_features(cfg, mesh)
+
+    def train_step(state, batch):
+        params = state["params"]
+        (loss, metrics), grads = loss_and_grads(
+            encode, loss_on_features, params, batch["image"], batch["text"], cfg.accum_steps)
+        grad_norm = optax.global_norm(grads)
+        updates, opt_state = tx.update(grads, state["opt_state"], params)
+        new = {"params": optax.apply_updates(params, updates), "opt_state": opt_state,
+               "step": state["step"] + 1, "rng": jax.random.fold_in(state["rng"], state["step"])}
+        ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        new = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, state)
+        metrics = dict(metrics, loss=loss, grad_norm=grad_norm, ok=ok,
+                       learning_rate=schedule(state["step"]),
+                       logit_scale=logit_scale_value(params["logit_scale"]))
+        return new, metrics
+
+    return jax.jit(train_step, in_shardings=(state_shardings, batch_shardings),
+                   out_shardings=(state_shardings, metric_sharding), donate_argnums=0)
