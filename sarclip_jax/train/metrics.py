@@ -1,0 +1,106 @@
+"""Where training numbers go: a JSONL file, TensorBoard event files, and the terminal.
+
+Only process 0 writes. TensorBoard events come from tensorboardX, which needs no TensorFlow.
+Model FLOPs utilisation is the compiled step's FLOP count (XLA's cost analysis, per device)
+over the step time and the device's peak.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Mapping
+
+import jax
+from etils import epath
+
+log = logging.getLogger(__name__)
+
+# Dense bf16 peak FLOP/s per device, by `device_kind`. Config `peak_flops` overrides.
+PEAK_FLOPS = {
+    "TPU v4": 275e12,
+    "TPU v5 lite": 197e12,
+    "TPU v5e": 197e12,
+    "TPU v5p": 459e12,
+    "TPU v6 lite": 918e12,
+    "NVIDIA A100-SXM4-40GB": 312e12,
+    "NVIDIA A100-SXM4-80GB": 312e12,
+    "NVIDIA H100 80GB HBM3": 989e12,
+    "NVIDIA H200": 989e12,
+}
+
+
+def peak_flops_per_device(override: float | None = None) -> float | None:
+    if override:
+        return float(override)
+    return PEAK_FLOPS.get(jax.devices()[0].device_kind)
+
+
+def step_flops(compiled) -> float | None:
+    """FLOPs of one execution of a compiled function, per device (None if XLA cannot tell)."""
+    try:
+        analysis = compiled.cost_analysis()
+    except Exception:  # some backends do not implement it
+        return None
+    if isinstance(analysis, (list, tuple)):
+        analysis = analysis[0] if analysis else {}
+    flops = (analysis or {}).get("flops")
+    return float(flops) if flops and flops > 0 else None
+
+
+class MetricWriter:
+    def __init__(self, workdir: str | epath.PathLike, total_steps: int, *, tensorboard: bool = True):
+        self.enabled = jax.process_index() == 0
+        self.total_steps = total_steps
+        self._tb = None
+        self._bar = None
+        self._jsonl = None
+        if not self.enabled:
+            return
+        workdir = epath.Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        self._jsonl = (workdir / "metrics.jsonl").open("a")
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(str(workdir / "tensorboard"))
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True)
+        self._start = time.time()
+
+    def write(self, step: int, metrics: Mapping[str, float], prefix: str = "train") -> None:
+        if not self.enabled:
+            return
+        record = {"step": int(step), **{f"{prefix}/{k}": float(v) for k, v in metrics.items()}}
+        self._jsonl.write(json.dumps(record) + "\n")
+        self._jsonl.flush()
+        if self._tb is not None:
+            for k, v in metrics.items():
+                self._tb.add_scalar(f"{prefix}/{k}", float(v), int(step))
+            self._tb.flush()
+        shown = {k: v for k, v in metrics.items() if k in ("loss", "image_to_text_accuracy", "learning_rate",
+                                                             "images_per_second", "mfu", "top1", "mean_recall")}
+        text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=False)
+        else:
+            elapsed = time.time() - self._start
+            eta = elapsed / max(step, 1) * (self.total_steps - step)
+            log.info("[%s] step %d/%d %s (eta %.0fs)", prefix, step, self.total_steps, text, eta)
+
+    def advance(self, step: int) -> None:
+        if self._bar is not None:
+            self._bar.n = step
+            self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if self._tb is not None:
+            self._tb.close()
+        if self._jsonl is not None:
+            self._jsonl.close()
