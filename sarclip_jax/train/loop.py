@@ -1,0 +1,193 @@
+"""The training loop, top to bottom:
+
+    mesh -> data -> model and optimizer -> restore (or initialise) -> jit -> steps
+         -> metrics every `log_every`, evaluation every `eval_every`, checkpoints every
+            `checkpoint.every` and on the last step, on SIGTERM and on a non-finite loss
+         -> wait for saves
+
+It reads the config sections `model`, `loss`, `data`, `mesh`, `optim`, `checkpoint`, `evals`
+(see configs/default.py). Evaluators come from the `eval` package through its public
+`build_evaluator`; the loop only sees their headline numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import ml_collections
+from etils import epath
+from flax import nnx
+
+from sarclip_jax import sharding
+from sarclip_jax.models.config import CLIPConfig, get_model_config
+from sarclip_jax.train import checkpointing, metrics, optim, state as state_lib
+from sarclip_jax.train.step import StepConfig, make_train_step
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass
+class RunResult:
+    final_step: int
+    stopped_by: str  # "completed" | "preempted" | "non-finite loss"
+    last_metrics: dict[str, float]
+    eval_metrics: dict[str, float]
+
+
+def model_config(cfg: ml_collections.ConfigDict) -> CLIPConfig:
+    m = cfg.model
+    overrides = dict(dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat)
+    if cfg.loss.kind == "siglip":
+        overrides["init_logit_bias"] = m.get("init_logit_bias", -10.0)
+    return get_model_config(m.name, **overrides)
+
+
+def initial_params(cfg: ml_collections.ConfigDict, model_cfg: CLIPConfig):
+    """Nested params to start from (domain transfer), or None for a random initialisation."""
+    source = cfg.model.get("init_from", "")
+    if not source:
+        return None
+    from sarclip_jax import checkpoints, convert
+
+    if checkpoints.is_model_dir(source):
+        saved = checkpoints.read_model_config(source)
+        if (saved.vision, saved.text, saved.embed_dim) != (model_cfg.vision, model_cfg.text, model_cfg.embed_dim):
+            raise ValueError(f"model.init_from={source} holds a different architecture than model.name={cfg.model.name}")
+        model = checkpoints.load_model(source)
+    else:
+        model = convert.load_pytorch_weights(source, model_cfg)
+    log.info("initialised from %s", source)
+    return nnx.to_pure_dict(nnx.state(model, nnx.Param))
+
+
+def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
+          data_fn: Callable[..., Any], evaluators: dict[str, Any] | None = None) -> RunResult:
+    """Runs (or resumes) training in `workdir`.
+
+    `data_fn(global_batch_size, shard_index, shard_count, seed)` returns a checkpointable Grain
+    iterator of numpy batches {"image": (b, H, W, 3) float32, "text": (b, L) int32}, this
+    process's share of each global batch.
+    """
+    workdir = epath.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    evaluators = evaluators or {}
+
+    # Mesh.
+    mesh = sharding.make_mesh(sharding.MeshConfig(**cfg.mesh))
+    divisor = sharding.batch_divisor(mesh)
+    if cfg.batch_size % (divisor * cfg.accum_steps):
+        raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {divisor} batch shards of the mesh "
+                         f"times accum_steps={cfg.accum_steps}")
+    log.info("mesh %s over %d devices (%s)", dict(mesh.shape), mesh.size, jax.devices()[0].device_kind)
+
+    # Data: each process reads its own share of the global batch.
+    data_iter = data_fn(cfg.batch_size, jax.process_index(), jax.process_count(), cfg.seed)
+
+    # Model and optimizer.
+    model_cfg = model_config(cfg)
+    graphdef, abstract = state_lib.abstract_params(model_cfg)
+    tx, schedule = optim.make_optimizer(cfg.optim, nnx.to_pure_dict(abstract), cfg.total_steps)
+    graphdef, shardings = state_lib.state_shardings(model_cfg, tx, mesh)
+
+    # Restore, or initialise.
+    ckpt = checkpointing.Checkpointer(
+        workdir / "checkpoints", keep=cfg.checkpoint.keep, best_metric=cfg.checkpoint.get("best_metric") or None,
+        best_mode=cfg.checkpoint.get("best_mode", "max"), async_save=cfg.checkpoint.get("async_save", True))
+    state_shapes = jax.eval_shape(lambda: state_lib.init_state(model_cfg, tx, shardings, cfg.seed))
+    restored = ckpt.restore_latest(state_lib.abstract_state(shardings, state_shapes), data_iter)
+    if restored is not None:
+        start_step, state = restored
+        log.info("resumed from step %d", start_step)
+    else:
+        start_step = 0
+        state = state_lib.init_state(model_cfg, tx, shardings, cfg.seed, initial_params(cfg, model_cfg))
+    (workdir / "config.json").write_text(cfg.to_json_best_effort(indent=2) + "\n")
+
+    # Compile.
+    batch_sh = {"image": sharding.batch_sharding(mesh), "text": sharding.batch_sharding(mesh)}
+    step_cfg = StepConfig(loss=cfg.loss.kind, block_size=cfg.loss.block_size, accum_steps=cfg.accum_steps)
+    train_step = make_train_step(graphdef, tx, schedule, step_cfg, mesh, shardings, batch_sh, sharding.replicated(mesh))
+    writer = metrics.MetricWriter(workdir, cfg.total_steps, tensorboard=cfg.get("tensorboard", True))
+    watch = checkpointing.PreemptionWatch(ckpt)
+    peak = metrics.peak_flops_per_device(cfg.get("peak_flops") or None)
+    flops = None
+
+    def evaluate(step: int) -> dict[str, float]:
+        if not evaluators:
+            return {}
+        model = nnx.merge(graphdef, state["params"])
+        results = {}
+        for name, evaluator in evaluators.items():
+            t0 = time.time()
+            results.update({k: float(v) for k, v in evaluator.run(model)})
+            log.info("eval %s took %.1fs", name, time.time() - t0)
+        writer.write(step, results, prefix="eval")
+        return results
+
+    step, stopped_by, last, eval_results = start_step, "completed", {}, {}
+    compiled = None
+    pending, bad_step = None, None  # previous step's metrics: read one step late, the host never stalls the device
+    window_start, window_steps = time.time(), 0
+    try:
+        while step < cfg.total_steps:
+            batch = sharding.global_batch(next(data_iter), mesh)
+            if compiled is None:
+                compiled = train_step.lower(state, batch).compile()
+                flops = metrics.step_flops(compiled)
+            state, step_metrics = compiled(state, batch)
+            if pending is not None and not bool(pending["ok"]):
+                stopped_by, bad_step = "non-finite loss", step
+                break
+            pending = step_metrics
+            step += 1
+            window_steps += 1
+            writer.advance(step)
+            last_step = step == cfg.total_steps
+            if step % cfg.log_every == 0 or last_step:
+                host = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
+                if not host.pop("ok"):
+                    stopped_by, bad_step = "non-finite loss", step
+                    break
+                elapsed = time.time() - window_start
+                host["images_per_second"] = cfg.batch_size * window_steps / elapsed
+                if flops and peak:
+                    host["mfu"] = flops * window_steps / elapsed / peak
+                writer.write(step, host)
+                last, window_start, window_steps = host, time.time(), 0
+            if cfg.eval_every and (step % cfg.eval_every == 0 or last_step):
+                eval_results = evaluate(step)
+            if step % cfg.checkpoint.every == 0 or last_step:
+                ckpt.save(step, state, data_iter, metrics=eval_results or None)
+            if watch.should_stop(step):
+                stopped_by = "preempted"
+                if step % cfg.checkpoint.every and not last_step:
+                    ckpt.save(step, state, data_iter)
+                break
+        if stopped_by == "non-finite loss":
+            # Steps with a non-finite loss or gradient are never applied: `state` holds only good updates.
+            good_step = int(jax.device_get(state["step"]))
+            if good_step not in ckpt.all_steps():
+                ckpt.save(good_step, state, data_iter)
+            ckpt.wait()
+            raise NonFiniteLoss(
+                f"loss or gradient became NaN/inf at step {bad_step}; the last good state (step {good_step}) "
+                f"is saved in {workdir / 'checkpoints'}. Lower optim.lr, check the input data, or use float32.")
+    finally:
+        ckpt.wait()
+        watch.close()
+        writer.close()
+    ckpt.close()
+    summary = {"final_step": step, "stopped_by": stopped_by, "train": last, "eval": eval_results}
+    if jax.process_index() == 0:
+        (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return RunResult(step, stopped_by, last, eval_results)
