@@ -36,10 +36,25 @@ def state_shardings(cfg: CLIPConfig, tx: optax.GradientTransformation, mesh: Mes
     param_sh = jax.tree.map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda x: isinstance(x, P))
     replicated = NamedSharding(mesh, P())
     opt_shapes = jax.eval_shape(tx.init, nnx.to_pure_dict(params))
-    # Adam's moments shard like their parameters; counts and other scalars are replicated.
-    opt_sh = optax.tree_map_params(tx, lambda _, sh: sh, opt_shapes, param_sh,
-                                   transform_non_params=lambda _: replicated)
-    return graphdef, {"params": param_sh, "opt_state": opt_sh, "step": replicated, "rng": replicated}
+    return graphdef, {"params": param_sh, "opt_state": _like_params(opt_shapes, param_sh, params, replicated),
+                      "step": replicated, "rng": replicated}
+
+
+def _like_params(opt_shapes, param_sh, params: nnx.State, default: NamedSharding):
+    """Shardings for optimizer state: a leaf whose path ends with a parameter's path (Adam's
+    moments, in whatever wrapper the transformation chain puts them) shards like that parameter;
+    counts and other scalars get `default`."""
+    shapes = {path: leaf.shape for path, leaf in jax.tree_util.tree_leaves_with_path(nnx.to_pure_dict(params))}
+    by_path = dict(jax.tree_util.tree_leaves_with_path(param_sh))
+
+    def pick(path, leaf):
+        for start in range(len(path)):
+            suffix = tuple(path[start:])
+            if suffix in by_path and shapes[suffix] == leaf.shape:
+                return by_path[suffix]
+        return default
+
+    return jax.tree_util.tree_map_with_path(pick, opt_shapes)
 
 
 def init_state(cfg: CLIPConfig, tx: optax.GradientTransformation, shardings: dict, seed: int,

@@ -113,7 +113,7 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, sc
         params = state["params"]
         (loss, metrics), grads = loss_and_grads(
             encode, loss_on_features, params, batch["image"], batch["text"], cfg.accum_steps)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         updates, opt_state = tx.update(grads, state["opt_state"], params)
         new = {"params": optax.apply_updates(params, updates), "opt_state": opt_state,
                "step": state["step"] + 1, "rng": jax.random.fold_in(state["rng"], state["step"])}
