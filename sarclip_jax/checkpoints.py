@@ -3,7 +3,8 @@
     DIR/model_config.json   the CLIPConfig (architecture, dtypes)
     DIR/params/             Orbax checkpoint of the parameters (nested dict, JAX layout)
 
-`sarclip convert --to DIR` writes one; `sarclip_jax.load(DIR)` reads it. Paths go through
+`sarclip convert --to DIR` writes one, the trainer exports one to WORKDIR/model at the end of a
+run; `sarclip_jax.load(DIR)` reads either (given DIR or WORKDIR). Paths go through
 etils.epath, so DIR may be a gs:// bucket.
 """
 
@@ -24,9 +25,20 @@ CONFIG_FILE = "model_config.json"
 PARAMS_DIR = "params"
 
 
+EXPORT_SUBDIR = "model"  # where the trainer exports its final model inside a work directory
+
+
 def is_model_dir(path: str | epath.PathLike) -> bool:
+    """True for a model directory, or a training work directory holding one."""
+    return resolve_model_dir(path) is not None
+
+
+def resolve_model_dir(path: str | epath.PathLike) -> epath.Path | None:
     path = epath.Path(path)
-    return path.is_dir() and (path / CONFIG_FILE).exists()
+    for candidate in (path, path / EXPORT_SUBDIR):
+        if candidate.is_dir() and (candidate / CONFIG_FILE).exists():
+            return candidate
+    return None
 
 
 def save_model(model: CLIP, directory: str | epath.PathLike, *, overwrite: bool = False) -> epath.Path:
@@ -38,12 +50,13 @@ def save_model(model: CLIP, directory: str | epath.PathLike, *, overwrite: bool 
     directory.mkdir(parents=True, exist_ok=True)
     with ocp.StandardCheckpointer() as ckptr:
         ckptr.save((directory / PARAMS_DIR).resolve(), _nest(flat_params(model)), force=overwrite)
-    (directory / CONFIG_FILE).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
+    if jax.process_index() == 0:  # the parameters were saved by every process together
+        (directory / CONFIG_FILE).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
     return directory
 
 
 def read_model_config(directory: str | epath.PathLike) -> CLIPConfig:
-    path = epath.Path(directory) / CONFIG_FILE
+    path = (resolve_model_dir(directory) or epath.Path(directory)) / CONFIG_FILE
     try:
         return CLIPConfig.from_dict(json.loads(path.read_text()))
     except FileNotFoundError:
@@ -57,7 +70,7 @@ def load_model(directory: str | epath.PathLike, *, shardings: Mapping[str, jax.s
     """The model saved in `directory`; `config_overrides` may change dtype, param_dtype or remat."""
     import orbax.checkpoint as ocp
 
-    directory = epath.Path(directory)
+    directory = resolve_model_dir(directory) or epath.Path(directory)
     saved_cfg = read_model_config(directory)
     cfg = saved_cfg.replace(**config_overrides) if config_overrides else saved_cfg
     abstract = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=(shardings or {}).get(k))

@@ -187,6 +187,11 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
         watch.close()
         writer.close()
     ckpt.close()
+    if stopped_by == "completed":
+        from sarclip_jax import checkpoints
+
+        checkpoints.save_model(nnx.merge(graphdef, state["params"]), workdir / checkpoints.EXPORT_SUBDIR,
+                               overwrite=True)
     summary = {"final_step": step, "stopped_by": stopped_by, "train": last, "eval": eval_results}
     if jax.process_index() == 0:
         (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
