@@ -28,6 +28,7 @@ from sarclip_jax import sharding
 from sarclip_jax.models.config import CLIPConfig, get_model_config
 from sarclip_jax.train import checkpointing, metrics, optim, state as state_lib
 from sarclip_jax.train.step import StepConfig, make_train_step
+from sarclip_jax.train.validate import validate_train_config
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +79,13 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
     iterator of numpy batches {"image": (b, H, W, 3) float32, "text": (b, L) int32}, this
     process's share of each global batch.
     """
+    validate_train_config(cfg)
     workdir = epath.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     evaluators = evaluators or {}
 
     # Mesh.
     mesh = sharding.make_mesh(sharding.MeshConfig(**cfg.mesh))
-    divisor = sharding.batch_divisor(mesh)
-    if cfg.batch_size % (divisor * cfg.accum_steps):
-        raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {divisor} batch shards of the mesh "
-                         f"times accum_steps={cfg.accum_steps}")
     log.info("mesh %s over %d devices (%s)", dict(mesh.shape), mesh.size, jax.devices()[0].device_kind)
 
     # Data: each process reads its own share of the global batch.

@@ -1,0 +1,92 @@
+"""Checks a training config before any work starts: every problem, each naming its field.
+
+Unknown fields and wrong types are caught when overrides are applied (`config_loading`); this
+module checks values and how they fit the machine (devices, paths).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import jax
+import ml_collections
+from etils import epath
+
+from sarclip_jax.models.config import MODEL_CONFIGS, CLIPConfig
+from sarclip_jax.sharding import BATCH_AXES, MESH_AXES, MeshConfig
+from sarclip_jax.train.step import LOSSES
+
+REQUIRED = ("seed", "model", "loss", "mesh", "batch_size", "accum_steps", "total_steps", "optim", "log_every",
+            "eval_every", "checkpoint")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def validate_train_config(cfg: ml_collections.ConfigDict, num_devices: int | None = None) -> None:
+    errors: list[str] = []
+    missing = [k for k in REQUIRED if k not in cfg]
+    if missing:
+        raise ConfigError(f"config lacks required fields: {missing}")
+    num_devices = jax.device_count() if num_devices is None else num_devices
+
+    def check(ok: bool, message: str):
+        if not ok:
+            errors.append(message)
+
+    m = cfg.model
+    check(m.name in MODEL_CONFIGS, f"model.name={m.name!r}: one of {sorted(MODEL_CONFIGS)}")
+    try:
+        CLIPConfig(dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat)
+    except ValueError as e:
+        errors.append(str(e).replace("model config field ", "model."))
+    if m.get("init_from"):
+        check(epath.Path(m.init_from).exists(), f"model.init_from={m.init_from!r}: no such file or directory")
+    check(cfg.loss.kind in LOSSES, f"loss.kind={cfg.loss.kind!r}: one of {list(LOSSES)}")
+    check(cfg.loss.block_size >= 1, f"loss.block_size={cfg.loss.block_size}: must be >= 1")
+
+    shards = None
+    try:
+        sizes = dict(zip(MESH_AXES, MeshConfig(**cfg.mesh).resolve(num_devices)))
+        shards = math.prod(sizes[a] for a in BATCH_AXES)
+    except (ValueError, TypeError) as e:
+        errors.append(f"mesh: {e}")
+    check(cfg.accum_steps >= 1, f"accum_steps={cfg.accum_steps}: must be >= 1")
+    if shards and cfg.accum_steps >= 1:
+        unit = shards * cfg.accum_steps
+        check(cfg.batch_size > 0 and cfg.batch_size % unit == 0,
+              f"batch_size={cfg.batch_size}: must be a positive multiple of {unit} "
+              f"({shards} batch shards on this mesh x accum_steps={cfg.accum_steps})")
+    check(cfg.total_steps > 0, f"total_steps={cfg.total_steps}: must be > 0")
+    check(cfg.log_every > 0, f"log_every={cfg.log_every}: must be > 0")
+    check(cfg.eval_every >= 0, f"eval_every={cfg.eval_every}: must be >= 0 (0 disables)")
+
+    o = cfg.optim
+    check(o.lr > 0, f"optim.lr={o.lr}: must be > 0")
+    check(o.warmup_steps >= 0, f"optim.warmup_steps={o.warmup_steps}: must be >= 0")
+    check(0 <= o.b1 < 1 and 0 <= o.b2 < 1, f"optim.b1={o.b1}, optim.b2={o.b2}: must be in [0, 1)")
+    check(o.weight_decay >= 0, f"optim.weight_decay={o.weight_decay}: must be >= 0")
+    check(o.clip_norm >= 0, f"optim.clip_norm={o.clip_norm}: must be >= 0 (0 disables)")
+    for field in ("no_decay",):
+        if o.get(field):
+            errors += _regex_errors(f"optim.{field}", [o[field]])
+    errors += _regex_errors("optim.freeze", list(o.get("freeze", ()) or ()))
+
+    c = cfg.checkpoint
+    check(c.every > 0, f"checkpoint.every={c.every}: must be > 0")
+    check(c.keep >= 1, f"checkpoint.keep={c.keep}: must be >= 1")
+    check(c.get("best_mode", "max") in ("max", "min"), f"checkpoint.best_mode={c.get('best_mode')!r}: 'max' or 'min'")
+    if errors:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+
+
+def _regex_errors(field: str, patterns: list[str]) -> list[str]:
+    out = []
+    for p in patterns:
+        try:
+            re.compile(p)
+        except re.error as e:
+            out.append(f"{field}: {p!r} is not a valid regular expression ({e})")
+    return out
