@@ -19,7 +19,7 @@ from flax import nnx
 
 from sarclip_jax import checkpoints
 from sarclip_jax.models.clip import CLIP
-from sarclip_jax.zero_shot import build_classifier, zero_shot_logits
+from sarclip_jax.zero_shot_classifier import build_classifier, zero_shot_logits
 
 ImageInput = Any  # a path, a PIL image, or an (H, W[, C]) uint8 array
 

@@ -13,8 +13,10 @@ import sys
 
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("sarclip_jax.train.cli", "train a SARCLIP model (the main job)"),
     "convert": ("sarclip_jax.convert.cli", "convert weights between OpenCLIP/HF PyTorch files and JAX"),
     "tokenizer": ("sarclip_jax.data.tokenizer_cli", "train or inspect tokenizers"),
+    "data": ("sarclip_jax.data.data_cli", "build and inspect SAR datasets"),
 }
 
 
@@ -32,7 +34,12 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
+    parser = build_parser(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # only sub-commands that take config overrides (`--config.a.b=v`) accept more
+        if not getattr(args, "accepts_overrides", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = extra
     if not hasattr(args, "func"):
         raise SystemExit(f"sarclip {args.command}: not available")
     return int(args.func(args) or 0)

@@ -52,6 +52,66 @@ TEMPLATE_SETS: dict[str, tuple[str, ...]] = {
 # MSTAR's ten SOC target classes, keyed by their folder names.
 MSTAR_CLASSES = ("2S1", "BMP2", "BRDM2", "BTR60", "BTR70", "D7", "T62", "T72", "ZIL131", "ZSU234")
 
+# The synthetic set's target classes (tfds_sarclip/synthetic.py CLASSES; a test keeps them equal).
+SYNTHETIC_CLASSES = ("ship", "oil slick", "vehicle", "aircraft", "building", "storage tank")
+
+# Readable class names for prompts, keyed by the dataset's label or folder name. The official
+# protocol puts folder names into the templates as they are; these are the alternative a report
+# names ("class names: mstar"). Keys match after lower-casing and dropping non-alphanumerics, so
+# "BulkCarrier", "Bulk_Carrier" and "bulk carrier" are one key.
+READABLE_CLASS_NAMES: dict[str, dict[str, str]] = {
+    "mstar": {
+        "2S1": "2S1 self-propelled howitzer", "BMP2": "BMP-2 infantry fighting vehicle",
+        "BRDM2": "BRDM-2 armored reconnaissance vehicle", "BTR60": "BTR-60 armored personnel carrier",
+        "BTR70": "BTR-70 armored personnel carrier", "D7": "D7 bulldozer", "T62": "T-62 tank", "T72": "T-72 tank",
+        "ZIL131": "ZIL-131 military truck", "ZSU234": "ZSU-23-4 self-propelled anti-aircraft gun",
+    },
+    # FUSAR-Ship 1.0 stores chips under <category>/<subcategory>; both levels are listed.
+    "fusar_ship": {
+        "Cargo": "cargo ship", "DiveVessel": "diving support vessel", "Dredger": "dredger",
+        "Fishing": "fishing boat", "HighSpeedCraft": "high-speed craft", "LawEnforce": "law enforcement vessel",
+        "Other": "ship", "Passenger": "passenger ship", "PortTender": "port tender", "Reserved": "ship",
+        "SAR": "search and rescue vessel", "Tanker": "tanker", "Tug": "tugboat", "Unspecified": "ship",
+        "WingInGrnd": "wing-in-ground craft", "BulkCarrier": "bulk carrier", "ContainerShip": "container ship",
+        "GeneralCargo": "general cargo ship", "OreCarrier": "ore carrier", "AggregatesCarrier": "aggregates carrier",
+        "OilTanker": "oil tanker", "ChemicalTanker": "chemical tanker", "LPGTanker": "LPG tanker",
+        "LNGTanker": "LNG tanker",
+    },
+    # OpenSARShip (Sentinel-1 chips with AIS ship types).
+    "opensarship": {
+        "BulkCarrier": "bulk carrier", "ContainerShip": "container ship", "GeneralCargo": "general cargo ship",
+        "Cargo": "cargo ship", "Tanker": "tanker", "Fishing": "fishing boat", "Dredging": "dredger",
+        "Tug": "tugboat", "Passenger": "passenger ship", "Search": "search and rescue vessel",
+        "LawEnforcement": "law enforcement vessel", "Pilot": "pilot boat", "Sailing": "sailing boat",
+        "PleasureCraft": "pleasure boat", "Other": "ship", "Unknown": "ship",
+    },
+    "synthetic": {"ship": "a ship", "oil slick": "an oil slick", "vehicle": "a vehicle", "aircraft": "an aircraft",
+                  "building": "a building", "storage tank": "a storage tank"},
+}
+
+
+def _name_key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def readable_class_names(labels: list[str] | tuple[str, ...], names: str | dict[str, str] = "") -> list[str]:
+    """The names to put into the templates for `labels`: the labels themselves ("" or
+    "as_is", the official protocol), or their entries in a READABLE_CLASS_NAMES set / a dict.
+    A label missing from the mapping is an error that lists every missing one."""
+    if names in ("", "as_is"):
+        return list(labels)
+    if isinstance(names, str):
+        try:
+            names = READABLE_CLASS_NAMES[names]
+        except KeyError:
+            raise ValueError(f"unknown class-name set {names!r}; known: {sorted(READABLE_CLASS_NAMES)} "
+                             f"or 'as_is'") from None
+    table = {_name_key(k): v for k, v in dict(names).items()}
+    missing = [label for label in labels if _name_key(label) not in table]
+    if missing:
+        raise ValueError(f"no readable name for labels {missing}; known keys: {sorted(names)}")
+    return [table[_name_key(label)] for label in labels]
+
 
 def get_templates(name_or_templates: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """A named template set, or the caller's own list checked for its `{}` placeholder."""

@@ -1,0 +1,127 @@
+"""`sarclip data`: build and inspect the SAR datasets (TFDS array_record, no TensorFlow).
+
+    sarclip data build sarclip1m/synthetic --data_dir ~/tensorflow_datasets
+    sarclip data build sarclip1m/synthetic --num_train 20000 --image_size 224 --data_dir ...
+    sarclip data build sarclip1m/release --manual_dir /data/sarclip1m --data_dir ...
+    sarclip data build sarclip1m/sources --manual_dir /data/sar_sources --data_dir ...
+    sarclip data build sar_zeroshot/mstar_soc --manual_dir /data/MSTAR_SOC/test --data_dir ...
+    sarclip data info sarclip1m/synthetic --data_dir ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from etils import epath
+
+SYNTHETIC_KEYS = ("num_train", "num_validation", "num_test", "image_size", "seed", "float_fraction")
+
+
+def builder_classes() -> dict:
+    from tfds_sarclip.sar_zeroshot import sar_zeroshot_dataset_builder as zeroshot
+    from tfds_sarclip.sarclip1m import sarclip1m_dataset_builder as sarclip1m
+
+    return {"sarclip1m": sarclip1m.Builder, "sar_zeroshot": zeroshot.Builder}
+
+
+def make_builder(name: str, data_dir: str, overrides: dict | None = None):
+    """The builder for "dataset/config"; synthetic size overrides give a custom, named config."""
+    import dataclasses
+
+    from tfds_sarclip.sarclip1m import sarclip1m_dataset_builder as sarclip1m
+
+    dataset, _, config = name.partition("/")
+    classes = builder_classes()
+    if dataset not in classes:
+        raise SystemExit(f"unknown dataset {dataset!r}; expected one of {sorted(classes)}")
+    cls = classes[dataset]
+    configs = {c.name: c for c in cls.BUILDER_CONFIGS}
+    config = config or cls.BUILDER_CONFIGS[0].name
+    if config not in configs:
+        raise SystemExit(f"unknown config {dataset}/{config}; expected one of {sorted(configs)}")
+    chosen = configs[config]
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    synthetic = {k: v for k, v in overrides.items() if k in SYNTHETIC_KEYS}
+    if synthetic:
+        if getattr(chosen, "kind", "") != "synthetic":
+            raise SystemExit(f"{sorted(synthetic)} only apply to sarclip1m synthetic configs, not {name}")
+        base = {k: getattr(chosen, k) for k in SYNTHETIC_KEYS}
+        chosen = sarclip1m.synthetic_config(**{**base, **synthetic})
+    if overrides.get("float_scale"):
+        chosen = dataclasses.replace(chosen, float_scale=overrides["float_scale"])
+    return cls(config=chosen, data_dir=data_dir)
+
+
+def build(args) -> int:
+    import tensorflow_datasets as tfds
+
+    from tfds_sarclip import report as report_lib
+
+    overrides = {k: getattr(args, k, None) for k in (*SYNTHETIC_KEYS, "float_scale")}
+    builder = make_builder(args.name, args.data_dir, overrides)
+    download_config = tfds.download.DownloadConfig(
+        manual_dir=args.manual_dir,
+        download_mode=tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS if args.overwrite
+        else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
+    try:
+        builder.download_and_prepare(file_format="array_record", download_config=download_config)
+    except report_lib.AllRecordsBadError as e:
+        print(f"sarclip data build: {e}", file=sys.stderr)
+        return 2
+    out = epath.Path(builder.data_dir)
+    print(f"{builder.info.full_name} in {out}")
+    for split, info in sorted(builder.info.splits.items()):
+        print(f"  {split}: {info.num_examples} examples")
+    report_path = out / report_lib.REPORT_NAME
+    if report_path.exists():
+        report = json.loads(report_path.read_text())
+        print(f"  kept {report['kept_total']}, skipped {report['skipped_total']} (report: {report_path})")
+        for source, entry in report["sources"].items():
+            if entry["skipped_total"]:
+                print(f"    {source}: skipped {entry['skipped']}")
+        for message in report["messages"]:
+            print(f"    {message}")
+    return 0
+
+
+def info(args) -> int:
+    import tensorflow_datasets as tfds
+
+    builder = make_builder(args.name, args.data_dir)
+    if not builder.is_prepared():
+        print(f"{args.name} is not built in {args.data_dir}; run `sarclip data build {args.name}` first")
+        return 1
+    print(f"{builder.info.full_name} in {builder.data_dir}")
+    for split in sorted(builder.info.splits):
+        source = tfds.data_source(builder.info.full_name.rsplit("/", 1)[0], split=split, data_dir=args.data_dir)
+        print(f"  {split}: {len(source)} examples")
+        if args.show and len(source):
+            record = source[0]
+            shown = {k: (f"<{len(v)} bytes>" if k == "image" else v) for k, v in record.items()}
+            print(f"    first record: {shown}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("data", help="build and inspect SAR datasets",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    b = sub.add_parser("build", help="build a dataset as array_record")
+    b.add_argument("name", help="DATASET/CONFIG, e.g. sarclip1m/synthetic, sarclip1m/release, sar_zeroshot/folder")
+    b.add_argument("--data_dir", required=True, help="TFDS data directory (local path or gs://)")
+    b.add_argument("--manual_dir", default=None, help="folder holding the downloaded source files")
+    b.add_argument("--overwrite", action="store_true", help="rebuild even if the dataset exists")
+    for key, kind in (("num_train", int), ("num_validation", int), ("num_test", int), ("image_size", int),
+                      ("seed", int), ("float_fraction", float)):
+        b.add_argument(f"--{key}", type=kind, default=None, help="synthetic configs only")
+    b.add_argument("--float_scale", default=None, help="scale of float images (release, sar_zeroshot)")
+    b.set_defaults(func=build)
+
+    i = sub.add_parser("info", help="splits and sizes of a built dataset")
+    i.add_argument("name")
+    i.add_argument("--data_dir", required=True)
+    i.add_argument("--show", action="store_true", help="print each split's first record")
+    i.set_defaults(func=info)

@@ -1,0 +1,226 @@
+"""Grain pipelines over the TFDS SAR datasets (array_record via `tfds.data_source`, no TensorFlow).
+
+Training (`train_iterator`): this process's shard of the records -> shuffle (seeded, reshuffled
+every epoch) -> repeat -> decode, radiometry, speckle/geometric augmentation, CLIP resize/crop/
+normalise, one caption drawn at random and tokenized -> batch (remainder dropped). Every random
+draw comes from Grain's per-position generator, so a position always yields the same example:
+the iterator's state (`get_state` / Orbax's grain handler) resumes batch for batch.
+
+Evaluation (`eval_iterator`): every record exactly once, in dataset order, no augmentation; the
+last batches are padded and a `mask` marks the real examples. Global batch b is records
+[b * G, (b + 1) * G) with G = per-process batch x process count, process p holding the p-th
+slice of each, so a gather over processes restores dataset order.
+
+Config snippet (the trainer's `data_fn`):
+
+    cfg = PipelineConfig(dataset="sarclip1m/synthetic", data_dir="~/tensorflow_datasets",
+                         image_size=224, tokenizer="clip", num_workers=4)
+    data_fn = make_data_fn(cfg)   # data_fn(global_batch, shard_index, shard_count, seed)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from sarclip_jax.data import sar_augment, sar_radiometry, sar_transforms
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    dataset: str = "sarclip1m/synthetic"  # TFDS "name/config"
+    data_dir: str | None = None
+    split: str = "train"
+    image_size: int = 224
+    tokenizer: str = "clip"  # a build_tokenizer spec; built inside each worker process
+    context_length: int = 77
+    radiometry: sar_radiometry.Radiometry = sar_radiometry.Radiometry()
+    augment: sar_augment.Augment = sar_augment.Augment()
+    num_workers: int = 0  # 0: decode in the calling process; >0: Grain worker processes
+    worker_buffer_size: int = 2  # batches each worker process keeps ready
+    read_threads: int = 2  # threads each preparing a whole batch (per process / per worker)
+    prefetch_batches: int = 2  # batches prepared ahead by those threads (bounds host memory)
+    max_captions: int = 5  # eval: captions per image kept (padded, with a mask)
+    mean: tuple[float, float, float] = sar_transforms.OPENAI_MEAN
+    std: tuple[float, float, float] = sar_transforms.OPENAI_STD
+
+    def __post_init__(self):
+        if self.image_size < 8:
+            raise ValueError(f"image_size must be >= 8, got {self.image_size}")
+        if self.num_workers < 0 or self.read_threads < 1 or self.prefetch_batches < 0:
+            raise ValueError(f"need num_workers >= 0, read_threads >= 1, prefetch_batches >= 0; got "
+                             f"{self.num_workers}, {self.read_threads}, {self.prefetch_batches}")
+        if self.max_captions < 1:
+            raise ValueError(f"max_captions must be >= 1, got {self.max_captions}")
+
+    @classmethod
+    def from_dict(cls, d: Any) -> PipelineConfig:
+        """From a plain dict / ConfigDict; `radiometry` and `augment` may be dicts too."""
+        d = dict(d)
+        if isinstance(d.get("radiometry"), dict) or hasattr(d.get("radiometry"), "to_dict"):
+            d["radiometry"] = sar_radiometry.Radiometry(**_plain(d["radiometry"]))
+        if isinstance(d.get("augment"), dict) or hasattr(d.get("augment"), "to_dict"):
+            d["augment"] = sar_augment.Augment(**_plain(d["augment"]))
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - fields)
+        if unknown:
+            raise ValueError(f"unknown data config keys {unknown} (probably a typo); known: {sorted(fields)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def _plain(d) -> dict:
+    d = d.to_dict() if hasattr(d, "to_dict") else dict(d)
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def data_source(cfg: PipelineConfig, split: str | None = None):
+    """The random-access TFDS source (array_record) of `cfg.dataset`."""
+    import tensorflow_datasets as tfds
+
+    import tfds_sarclip.sar_zeroshot.sar_zeroshot_dataset_builder  # noqa: F401  (registers the builders)
+    import tfds_sarclip.sarclip1m.sarclip1m_dataset_builder  # noqa: F401
+
+    return tfds.data_source(cfg.dataset, split=split or cfg.split, data_dir=cfg.data_dir)
+
+
+class _Tokenize:
+    """Builds the tokenizer lazily, once per process, so the pipeline pickles into Grain workers."""
+
+    def __init__(self, tokenizer: str | Callable, context_length: int):
+        self.spec = tokenizer
+        self.context_length = context_length
+        self._tok = None if isinstance(tokenizer, str) else tokenizer
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        if self._tok is None:
+            from sarclip_jax.data.tokenizer import build_tokenizer
+
+            self._tok = build_tokenizer(self.spec, self.context_length)
+        return np.asarray(self._tok(texts), np.int32)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if isinstance(self.spec, str):
+            state["_tok"] = None
+        return state
+
+
+class TrainTransform:
+    """record, rng -> {"image": (S, S, 3) float32, "text": (L,) int32}."""
+
+    def __init__(self, cfg: PipelineConfig, tokenizer: str | Callable | None = None):
+        self.cfg = cfg
+        self.tokenize = _Tokenize(tokenizer if tokenizer is not None else cfg.tokenizer, cfg.context_length)
+
+    def __call__(self, record: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        cfg = self.cfg
+        # The caption is drawn first, so the choice does not depend on the augmentation settings.
+        text = self.tokenize([sar_transforms.pick_caption(record, rng)])[0]
+        image = sar_transforms.image_for_model(record, cfg.image_size, cfg.radiometry, cfg.augment, rng,
+                                               cfg.mean, cfg.std)
+        return {"image": image, "text": text}
+
+
+def _iterate(ds, cfg: PipelineConfig, batch_size: int, drop_remainder: bool):
+    """MapDataset of examples -> IterDataset of batches. Batching before the worker split makes
+    worker processes take whole batches, so any worker count yields the same batches."""
+    import grain
+
+    read = grain.ReadOptions(num_threads=cfg.read_threads, prefetch_buffer_size=cfg.prefetch_batches)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder).to_iter_dataset(read)
+    if cfg.num_workers > 0:
+        return ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=cfg.num_workers,
+                                                           per_worker_buffer_size=cfg.worker_buffer_size))
+    return ds
+
+
+def train_dataset(source, cfg: PipelineConfig, global_batch: int, shard_index: int = 0, shard_count: int = 1,
+                  seed: int = 0, tokenizer: str | Callable | None = None):
+    """The training IterDataset of this process (its share of each global batch)."""
+    import grain
+
+    if global_batch % shard_count:
+        raise ValueError(f"global batch {global_batch} is not divisible by the {shard_count} processes")
+    if not 0 <= shard_index < shard_count:
+        raise ValueError(f"shard_index {shard_index} out of range for {shard_count} processes")
+    per_process = global_batch // shard_count
+    ds = grain.MapDataset.source(source)[shard_index::shard_count]  # each process reads only its shard
+    if len(ds) == 0:
+        raise ValueError(f"process {shard_index} of {shard_count} has no record ({len(source)} in the split)")
+    ds = ds.shuffle(seed=seed).repeat()
+    ds = ds.random_map(TrainTransform(cfg, tokenizer), seed=seed)
+    return _iterate(ds, cfg, per_process, drop_remainder=True)
+
+
+def train_iterator(source, cfg: PipelineConfig, global_batch: int, shard_index: int = 0, shard_count: int = 1,
+                   seed: int = 0, tokenizer: str | Callable | None = None):
+    """A checkpointable iterator (`get_state` / `set_state`) of numpy training batches."""
+    return iter(train_dataset(source, cfg, global_batch, shard_index, shard_count, seed, tokenizer))
+
+
+def make_data_fn(cfg: PipelineConfig, tokenizer: str | Callable | None = None):
+    """The trainer's `data_fn(global_batch, shard_index, shard_count, seed)`."""
+
+    def data_fn(global_batch: int, shard_index: int, shard_count: int, seed: int):
+        return train_iterator(data_source(cfg), cfg, global_batch, shard_index, shard_count, seed, tokenizer)
+
+    return data_fn
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+
+class EvalTransform:
+    """Global position -> example with mask; positions past the end are zero padding."""
+
+    def __init__(self, source, cfg: PipelineConfig, fields: str, tokenizer: str | Callable | None = None):
+        if fields not in ("captions", "label"):
+            raise ValueError(f"eval fields must be 'captions' or 'label', got {fields!r}")
+        self.source, self.cfg, self.fields = source, cfg, fields
+        self.tokenize = _Tokenize(tokenizer if tokenizer is not None else cfg.tokenizer, cfg.context_length)
+
+    def __call__(self, position: int) -> dict[str, np.ndarray]:
+        cfg, size = self.cfg, self.cfg.image_size
+        real = position < len(self.source)
+        out = {"mask": np.asarray(real, np.bool_), "index": np.asarray(position if real else -1, np.int32)}
+        record = self.source[position] if real else None
+        out["image"] = (sar_transforms.image_for_model(record, size, cfg.radiometry, None, None, cfg.mean, cfg.std)
+                        if real else np.zeros((size, size, 3), np.float32))
+        if self.fields == "label":
+            out["label"] = np.asarray(int(record["label"]) if real else -1, np.int32)
+            return out
+        captions = sar_transforms.captions_of(record)[:cfg.max_captions] if real else []
+        text = np.zeros((cfg.max_captions, cfg.context_length), np.int32)
+        if captions:
+            text[:len(captions)] = self.tokenize(captions)
+        out["text"] = text
+        out["text_mask"] = np.arange(cfg.max_captions) < len(captions)
+        return out
+
+
+def eval_dataset(source, cfg: PipelineConfig, batch_size: int, shard_index: int = 0, shard_count: int = 1,
+                 fields: str = "captions", tokenizer: str | Callable | None = None):
+    """This process's eval IterDataset: `batch_size` examples per batch, every record seen once
+    over all processes, padded with mask=False; all processes yield the same number of batches."""
+    import grain
+
+    if not 0 <= shard_index < shard_count:
+        raise ValueError(f"shard_index {shard_index} out of range for {shard_count} processes")
+    n = len(source)
+    global_batch = batch_size * shard_count
+    num_batches = max(1, -(-n // global_batch))
+
+    def position(i: int) -> int:  # i-th example of this process -> global position
+        b, j = divmod(i, batch_size)
+        return b * global_batch + shard_index * batch_size + j
+
+    ds = grain.MapDataset.range(num_batches * batch_size).map(position)
+    ds = ds.map(EvalTransform(source, cfg, fields, tokenizer))
+    return _iterate(ds, cfg, batch_size, drop_remainder=False)
+
+
+def eval_iterator(source, cfg: PipelineConfig, batch_size: int, shard_index: int = 0, shard_count: int = 1,
+                  fields: str = "captions", tokenizer: str | Callable | None = None):
+    return iter(eval_dataset(source, cfg, batch_size, shard_index, shard_count, fields, tokenizer))

@@ -1,0 +1,108 @@
+"""One stored record -> model inputs: decode, radiometry, augment, CLIP resize/crop/normalise.
+
+The steps, in order (all numpy; randomness only from the rng passed in):
+  1. decode the stored bytes in their native dtype (sar_readers);
+  2. physical scales (intensity, amplitude, dB, complex) -> linear intensity, optional gamma
+     speckle, then the configured normalisation to [0, 1]; display products / dtype max, with
+     speckle applied as amplitude;
+  3. optional random 90-degree rotation/flip;
+  4. random resized crop to the output size, or CLIP's resize of the short side + centre crop;
+     resampling is bicubic on float32 bands (PIL mode "F"), so float data keeps its precision;
+  5. bands -> 3 channels (1: copied; 2: VV, VH, mean), then (x - mean) / std.
+An 8-bit display image left untouched by augmentation goes through `preprocess` (CLIP's exact
+uint8 path) instead, so evaluation on 8-bit test sets matches the official preprocessing.
+Resizing runs before the band mapping: it is linear, so the (VV, VH, mean) channels commute
+with it, and a single-band image is resized once instead of three times.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from sarclip_jax.data import preprocess, sar_augment, sar_radiometry, sar_readers
+from sarclip_jax.data.preprocess import OPENAI_MEAN, OPENAI_STD
+
+
+def text_of(value) -> str:
+    return value.decode("utf-8") if isinstance(value, (bytes, np.bytes_)) else str(value)
+
+
+def decode_record_image(record: dict) -> tuple[np.ndarray, str]:
+    """(pixels in their stored dtype, scale) of a record written by the tfds_sarclip builders."""
+    image = sar_readers.decode_image_bytes(bytes(record["image"]), text_of(record.get("image_id", "<record>")))
+    return image, text_of(record["scale"])
+
+
+def to_unit(image: np.ndarray, scale: str, radiometry: sar_radiometry.Radiometry,
+            looks: float | None = None, rng: np.random.Generator | None = None) -> np.ndarray:
+    """float32 (H, W, bands) in [0, 1], with L-look speckle added first when `looks` is given."""
+    if scale == "display":
+        unit = sar_radiometry.display_to_unit(sar_radiometry.as_hwc(image))
+        if looks is not None:
+            unit = sar_augment.speckle_unit(unit, looks, rng)
+        return unit
+    intensity = sar_radiometry.to_intensity(sar_radiometry.as_hwc(image), scale)
+    if looks is not None:
+        intensity = sar_augment.speckle_intensity(intensity, looks, rng)
+    unit = sar_radiometry.normalise(intensity, "intensity", radiometry)
+    return np.nan_to_num(unit, nan=0.0, posinf=1.0, neginf=0.0)
+
+
+def resize_bands(x: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bicubic resize of each band of an (H, W, C) float32 image."""
+    if x.shape[:2] == (height, width):
+        return x.astype(np.float32, copy=False)
+    bands = [np.asarray(Image.fromarray(np.ascontiguousarray(x[..., c], np.float32), mode="F")
+                        .resize((width, height), Image.BICUBIC)) for c in range(x.shape[-1])]
+    return np.stack(bands, axis=-1)
+
+
+def clip_resize_crop(x: np.ndarray, size: int) -> np.ndarray:
+    """CLIP's eval geometry (the same sizes and offsets as `preprocess`): short side -> size,
+    then the centred size x size crop."""
+    h, w = x.shape[:2]
+    nw, nh = preprocess.resized_size(w, h, size)
+    x = resize_bands(x, nh, nw)
+    left, top, _, _ = preprocess.crop_box(nw, nh, size)
+    return x[top:top + size, left:left + size]
+
+
+def normalise_rgb(rgb: np.ndarray, mean=OPENAI_MEAN, std=OPENAI_STD) -> np.ndarray:
+    # Bicubic overshoot is clipped first, as CLIP's uint8 pipeline clips it.
+    rgb = np.clip(rgb, 0.0, 1.0)
+    return ((rgb - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).astype(np.float32)
+
+
+def image_for_model(record: dict, size: int, radiometry: sar_radiometry.Radiometry,
+                    augment: sar_augment.Augment | None = None, rng: np.random.Generator | None = None,
+                    mean=OPENAI_MEAN, std=OPENAI_STD) -> np.ndarray:
+    """float32 (size, size, 3), normalised; `augment=None` is the deterministic eval path."""
+    image, scale = decode_record_image(record)
+    looks = sar_augment.draw_looks(augment, rng) if augment is not None else None
+    geometric = augment is not None and (augment.dihedral or augment.crops)
+    if (scale == "display" and image.dtype == np.uint8 and sar_radiometry.as_hwc(image).shape[-1] in (1, 3)
+            and looks is None and not geometric):
+        # An untouched 8-bit product: exactly CLIP's own uint8 preprocessing, as the official
+        # SARCLIP evaluation applies it, so scores compare.
+        return preprocess.preprocess_image(image, size, mean, std)
+    unit = to_unit(image, scale, radiometry, looks, rng)
+    if augment is not None and augment.dihedral:
+        unit = sar_augment.random_dihedral(unit, rng)
+    if augment is not None and augment.crops:
+        box = sar_augment.random_crop_box(unit.shape[0], unit.shape[1], rng, augment.crop_scale, augment.crop_ratio)
+        unit = resize_bands(sar_augment.crop(unit, box), size, size)
+    else:
+        unit = clip_resize_crop(unit, size)
+    return normalise_rgb(sar_radiometry.to_three_channels(unit), mean, std)
+
+
+def captions_of(record: dict) -> list[str]:
+    return [text_of(c) for c in record.get("captions", [])]
+
+
+def pick_caption(record: dict, rng: np.random.Generator) -> str:
+    captions = captions_of(record)
+    if not captions:
+        raise ValueError(f"record {text_of(record.get('image_id', '?'))} has no caption")
+    return captions[int(rng.integers(len(captions)))]

@@ -1,0 +1,109 @@
+"""`sarclip train`: the main job.
+
+    sarclip train --config configs/default.py --workdir runs/default
+    sarclip train --config configs/sarclip1m.py:model=ViT-B-16 --workdir gs://bucket/run --config.batch_size=2048
+
+Config overrides follow ml_collections' flag style (`--config.optim.lr=1e-4`). Starting in a
+work directory that holds checkpoints resumes the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a SARCLIP model (the main job)", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, help="config file, optionally with ':arguments'")
+    p.add_argument("--workdir", required=True, help="checkpoints, metrics and reports go here (local or gs://)")
+    p.set_defaults(func=run, accepts_overrides=True)
+
+
+def split_overrides(extra: list[str]) -> list[str]:
+    """['--config.optim.lr=1e-4', '--config.batch_size', '64'] -> ['optim.lr=1e-4', 'batch_size=64']."""
+    out, i = [], 0
+    while i < len(extra):
+        arg = extra[i]
+        if not arg.startswith("--config."):
+            raise SystemExit(f"sarclip train: unrecognised argument {arg!r} (overrides look like --config.optim.lr=1e-4)")
+        key = arg[len("--config."):]
+        if "=" not in key:
+            if i + 1 >= len(extra):
+                raise SystemExit(f"sarclip train: {arg} needs a value")
+            key, i = f"{key}={extra[i + 1]}", i + 1
+        out.append(key)
+        i += 1
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sarclip_jax.config_loading import apply_overrides, load_config
+    from sarclip_jax.train import distributed
+    from sarclip_jax.train.validate import ConfigError, validate_train_config
+
+    try:
+        cfg = apply_overrides(load_config(args.config), split_overrides(getattr(args, "overrides", [])))
+        distributed.initialize(cfg.get("distributed", {}))
+        validate_train_config(cfg)
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        raise SystemExit(f"sarclip train: {e}") from None
+    return main(cfg, args.workdir, config_spec=args.config)
+
+
+def main(cfg, workdir: str, config_spec: str = "") -> int:
+    import jax
+    from etils import epath
+
+    from sarclip_jax.data import pipeline
+    from sarclip_jax.train import datasets, loop
+
+    workdir = epath.Path(workdir)
+    datasets.ensure_built(cfg)
+    data_fn = pipeline.make_data_fn(pipeline.PipelineConfig.from_dict(cfg.data))
+    evaluators = build_evaluators(cfg)
+    result = loop.train(cfg, workdir, data_fn, evaluators)
+    if jax.process_index() == 0:
+        write_report(cfg, workdir, result, evaluators, config_spec)
+    return 0 if result.stopped_by in ("completed", "preempted") else 1
+
+
+def build_evaluators(cfg) -> dict:
+    if not cfg.get("evals"):
+        return {}
+    import eval as evaluation
+
+    return {name: evaluation.build_evaluator(entry.kind, entry) for name, entry in cfg.evals.items()}
+
+
+def write_report(cfg, workdir, result, evaluators: dict, config_spec: str) -> None:
+    """WORKDIR/report.md: what ran, how it ended, the last training numbers, the evaluations."""
+    import jax
+
+    run_info = {"config": config_spec, "workdir": str(workdir), "final_step": result.final_step,
+                "stopped_by": result.stopped_by, "model": cfg.model.name, "dataset": cfg.data.dataset,
+                "jax": jax.__version__, "device": jax.devices()[0].device_kind, "python": platform.python_version()}
+    lines = [f"# Training report: {cfg.model.name} on {cfg.data.dataset}", "",
+             f"- config: `{config_spec}`", f"- steps: {result.final_step} ({result.stopped_by})",
+             f"- devices: {jax.device_count()} x {run_info['device']}", ""]
+    if result.last_metrics:
+        lines += ["| train metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4g} |" for k, v in sorted(result.last_metrics.items())]
+        lines.append("")
+    if result.eval_metrics:
+        lines += ["| eval metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4g} |" for k, v in sorted(result.eval_metrics.items())]
+        lines.append("")
+    for name, evaluator in evaluators.items():
+        out = workdir / "eval" / name
+        evaluator.write_report(out, run_info)
+        lines.append(f"- {name}: full report in `{out}`")
+    (workdir / "report.md").write_text("\n".join(lines) + "\n")
+    (workdir / "run_info.json").write_text(json.dumps(run_info, indent=2) + "\n")
+    log.info("report: %s", workdir / "report.md")
