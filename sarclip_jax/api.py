@@ -45,7 +45,11 @@ def load(path: str | epath.PathLike, model_name: str | None = None, *, dtype: st
             raise ValueError(f"{path}: a weight file needs model_name=, one of {sorted(MODEL_CONFIGS)}")
         model = load_pytorch_weights(path, model_name, dtype=dtype)
     preprocess = ClipPreprocess(image_size=model.config.vision.image_size)
-    return model, preprocess, build_tokenizer(tokenizer, context_length=model.config.text.context_length)
+    tok = build_tokenizer(tokenizer, context_length=model.config.text.context_length)
+    if tok.vocab_size > model.config.text.vocab_size:
+        raise ValueError(f"tokenizer {tokenizer!r} has {tok.vocab_size} ids but the model's text tower embeds only "
+                         f"{model.config.text.vocab_size}; use the tokenizer the model was trained with")
+    return model, preprocess, tok
 
 
 @nnx.jit
