@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("sarclip_jax.convert.cli", "convert weights between OpenCLIP/HF PyTorch files and JAX"),
     "tokenizer": ("sarclip_jax.data.tokenizer_cli", "train or inspect tokenizers"),
     "data": ("sarclip_jax.data.data_cli", "build and inspect SAR datasets"),
+    "eval": ("eval.cli", "evaluate checkpoints: retrieval, zero-shot, linear probe"),
 }
 
 
