@@ -23,6 +23,9 @@ INSTALL_REQUIRES = [
     "ftfy>=6.1",
     "regex>=2023.10",
     "tqdm>=4.66",
+    "tensorboardX>=2.6",  # TensorBoard event files without TensorFlow
+    "scikit-learn>=1.3",  # linear probe
+    "matplotlib>=3.7",  # report figures
 ]
 
 TEST_REQUIRES = [
@@ -32,6 +35,9 @@ TEST_REQUIRES = [
     "torch==2.13.0",
     "open_clip_torch>=3.0,<4",
     "transformers>=4.44",
+    "nbclient>=0.10",  # runs the quickstart notebook
+    "nbformat>=5.9",
+    "ipykernel>=6.29",
 ]
 
 setuptools.setup(

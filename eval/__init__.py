@@ -1,0 +1,50 @@
+"""Evaluation jobs for SARCLIP checkpoints: retrieval, zero-shot classification, linear probe.
+
+    from eval import build_evaluator
+    evaluator = build_evaluator("zero_shot", cfg.evals.zero_shot)    # a config entry (ConfigDict/dict)
+    metrics = evaluator.run(model)          # [("zero_shot/top1", 41.2), ...], headline numbers
+    evaluator.write_report("out/zero_shot", {"checkpoint": "runs/a/model", "step": 1500})
+
+Kinds: "retrieval" (eval/retrieval.py), "zero_shot" (eval/zero_shot.py), "linear_probe"
+(eval/linear_probe.py); each module's docstring shows its config entry, eval/config.py and
+eval/sources.py the fields they share. Metric math is pure numpy (eval/*_metrics.py,
+eval/ranking.py); `sarclip eval` (eval/cli.py) runs them on several checkpoints side by side.
+
+`deps` (all optional): tokenizer= a tokenizer object or build_tokenizer spec (default the
+entry's `tokenizer`, "clip"); mesh= a jax Mesh to split image batches over (batch_size must
+divide by its data shards); tfds_source= an already opened TFDS data source.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Evaluator(Protocol):
+    kind: str
+    name: str
+
+    def run(self, model) -> list[tuple[str, float]]: ...
+    def write_report(self, out_dir, run_info: dict) -> dict: ...
+
+
+# kind -> (module, class); modules are imported only when their kind is built.
+_EVALUATORS = {
+    "retrieval": ("eval.retrieval", "RetrievalEvaluator"),
+    "zero_shot": ("eval.zero_shot", "ZeroShotEvaluator"),
+    "linear_probe": ("eval.linear_probe", "LinearProbeEvaluator"),
+}
+KINDS = tuple(_EVALUATORS)
+
+
+def build_evaluator(kind: str, cfg, **deps) -> Evaluator:
+    """The evaluator of `kind` for config entry `cfg`; unknown entry keys are an error."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown evaluator kind {kind!r}; known: {list(KINDS)}")
+    import importlib
+
+    module, cls = _EVALUATORS[kind]
+    return getattr(importlib.import_module(module), cls)(cfg, **deps)
+
+
+__all__ = ["Evaluator", "KINDS", "build_evaluator"]

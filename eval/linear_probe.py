@@ -1,0 +1,112 @@
+"""Linear-probe and few-shot evaluator: logistic regression on frozen image embeddings.
+
+Config entry (fields beyond eval/config.py COMMON and eval/sources.py):
+
+    dict(kind="linear_probe", folder="/data/MSTAR_SOC",   # <split>/<class>/ folders, or a TFDS
+         train_split="train", split="test",              #   dataset with a label and both splits
+         shots=(1, 2, 4, 8, 16, 0),   # images per class; 0 = the whole training split
+         seeds=(0, 1, 2),             # few-shot draws (eval/linear_probe_metrics.py)
+         C=1.0, max_iter=1000, standardize=True,          # scikit-learn LogisticRegression
+         batch_size=64)
+
+Headline metrics: NAME/{k}shot_top1, NAME/{k}shot_top1_std, NAME/{k}shot_mean_per_class and
+NAME/full_top1 ... (mean over seeds, population std). Images that fail to load are counted and
+left out of both splits.
+"""
+
+from __future__ import annotations
+
+import time
+
+import ml_collections
+import numpy as np
+
+from eval import config as config_lib
+from eval import embed, report
+from eval import linear_probe_metrics as lpm
+from eval.sources import EvalSet, Item, open_set
+
+DEFAULTS = dict(train_split="train", shots=(1, 2, 4, 8, 16, 0), seeds=(0, 1, 2), C=1.0, max_iter=1000,
+                standardize=True)
+
+
+def setting_name(shots: int) -> str:
+    return "full" if shots == lpm.FULL else f"{shots}shot"
+
+
+def _aligned(train: EvalSet, test: EvalSet) -> tuple[list[str], list[Item], list[Item]]:
+    """One class list for both splits (text labels may list different classes per split)."""
+    if train.class_names == test.class_names:
+        return train.class_names, train.items, test.items
+    names = sorted(set(train.class_names) | set(test.class_names))
+    index = {n: i for i, n in enumerate(names)}
+
+    def remap(data: EvalSet) -> list[Item]:
+        return [Item(it.key, it.load, it.captions, index[data.class_names[it.label]]) for it in data.items]
+
+    return names, remap(train), remap(test)
+
+
+class LinearProbeEvaluator:
+    kind = "linear_probe"
+
+    def __init__(self, cfg, *, tokenizer=None, tfds_source=None, mesh=None):
+        del tokenizer  # images only
+        self.cfg = config_lib.resolve(cfg, self.kind, DEFAULTS)
+        self.name = self.cfg.name
+        self.radiometry = config_lib.radiometry(self.cfg)
+        if any(k < 0 for k in self.cfg.shots) or not self.cfg.shots or not self.cfg.seeds:
+            raise ValueError(f"{self.name}: shots must be >= 0 (0 = full) and seeds non-empty")
+        if tfds_source is not None and not isinstance(tfds_source, dict):
+            raise ValueError("linear_probe takes tfds_source={'train': source, 'test': source}")
+        sources = tfds_source or {}
+        train_cfg = ml_collections.ConfigDict({**self.cfg.to_dict(), "split": self.cfg.train_split}, type_safe=False)
+        self.train_data = open_set(train_cfg, "label", sources.get(self.cfg.train_split))
+        self.data = open_set(self.cfg, "label", sources.get(self.cfg.split))
+        self.class_names, self.train_items, self.test_items = _aligned(self.train_data, self.data)
+        if self.cfg.max_items:
+            limit = self.cfg.max_items
+            self.train_items, self.test_items = self.train_items[:limit], self.test_items[:limit]
+        if not self.train_items or not self.test_items:
+            raise ValueError(f"{self.name}: need labelled images in both {self.cfg.train_split!r} and "
+                             f"{self.cfg.split!r}; got {len(self.train_items)} and {len(self.test_items)}")
+        self._mesh = mesh
+        self.last: dict | None = None
+
+    def _embed(self, model, items, timings):
+        cfg = self.cfg
+        out = embed.embed_images(model, items, batch_size=cfg.batch_size, pipeline=cfg.image_pipeline,
+                                 radiometry=self.radiometry, workers=cfg.workers, mesh=self._mesh, timings=timings)
+        labels = np.array([it.label for it in items], np.int64)[out.ok]
+        return out, labels
+
+    def run(self, model) -> list[tuple[str, float]]:
+        cfg = self.cfg
+        timings = embed.Timings()
+        train, train_y = self._embed(model, self.train_items, timings)
+        test, test_y = self._embed(model, self.test_items, timings)
+        t0 = time.perf_counter()
+        settings = lpm.linear_probe(train.embeddings, train_y, test.embeddings, test_y, len(self.class_names),
+                                    tuple(cfg.shots), tuple(cfg.seeds), C=cfg.C, max_iter=cfg.max_iter,
+                                    standardize=cfg.standardize)
+        timings.metric_s += time.perf_counter() - t0
+        summaries = {setting_name(s.shots): s.summary() for s in settings}
+        self.last = dict(settings=settings, summaries=summaries, timings=timings.as_dict(),
+                         failures=train.failures + test.failures,
+                         counts=dict(images_listed=len(self.train_items) + len(self.test_items),
+                                     images_failed=len(train.failures) + len(test.failures),
+                                     images_scored=int(train.ok.sum() + test.ok.sum()),
+                                     train_images=int(train.ok.sum()), test_images=int(test.ok.sum()),
+                                     skipped={f"{split}:{k}": len(v) for split, d in
+                                              ((cfg.train_split, self.train_data), (cfg.split, self.data))
+                                              for k, v in d.skipped.items()}))
+        metrics = []
+        for key, s in summaries.items():
+            metrics += [(f"{self.name}/{key}_top1", s["top1_mean"]), (f"{self.name}/{key}_top1_std", s["top1_std"]),
+                        (f"{self.name}/{key}_mean_per_class", s["mean_per_class_mean"])]
+        return metrics
+
+    def write_report(self, out_dir, run_info: dict) -> dict:
+        if self.last is None:
+            raise RuntimeError(f"{self.name}: run() first; there is nothing to report")
+        return report.write_linear_probe(out_dir, self, run_info)

@@ -1,0 +1,109 @@
+"""Image-text retrieval evaluator: Recall@K both ways under a named protocol.
+
+Config entry (fields beyond eval/config.py COMMON and eval/sources.py):
+
+    dict(kind="retrieval", dataset="sarclip1m/synthetic", split="test", data_dir=...,
+         protocol="one_to_one",   # or "multi_caption" (eval/retrieval_metrics.py)
+         caption_index=0,         # one_to_one on records with several captions: which one
+         subset_size=5000,        # pairs (one_to_one) or images (multi_caption) drawn with
+         subset_seed=0,           #   a fixed seed before loading; 0 = all
+         ks=(1, 5, 10), batch_size=64)
+
+An official SARCLIP retrieval list is `csv=".../retrieval_file_list.csv"` with protocol
+"one_to_one": every row is its own pair, as the official script scores it. Images that fail to
+load are removed with their captions (one_to_one: their pair) and counted in the report.
+Headline metrics: NAME/i2t_r@1 ... NAME/mean_recall (NAME defaults to "retrieval").
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+
+import numpy as np
+
+from eval import config as config_lib
+from eval import embed, report, retrieval_metrics
+from eval.sources import EvalSet, Item, open_set
+
+DEFAULTS = dict(protocol="one_to_one", caption_index=0, subset_size=5000, subset_seed=0, ks=(1, 5, 10))
+
+
+def _pairs(data: EvalSet, cfg) -> tuple[list[Item], list[str], np.ndarray, dict[str, list[str]]]:
+    """(image items, captions, caption -> image index, extra skips) under cfg.protocol."""
+    skipped: dict[str, list[str]] = collections.defaultdict(list)
+    items = data.items
+    if cfg.protocol == "multi_caption":
+        groups: dict[str, Item] = {}
+        for item in items:  # CSV rows sharing an image become one image with all its captions
+            if item.key in groups:
+                groups[item.key] = Item(item.key, groups[item.key].load, groups[item.key].captions + item.captions)
+            else:
+                groups[item.key] = item
+        items = list(groups.values())
+    else:
+        chosen = []
+        for item in items:
+            if cfg.caption_index >= len(item.captions):
+                skipped[f"fewer_than_{cfg.caption_index + 1}_captions"].append(item.key)
+                continue
+            chosen.append(Item(item.key, item.load, (item.captions[cfg.caption_index],)))
+        items = chosen
+    if cfg.max_items:
+        items = items[:cfg.max_items]
+    items = [items[i] for i in retrieval_metrics.subset_indices(len(items), cfg.subset_size, cfg.subset_seed)]
+    texts = [c for item in items for c in item.captions]
+    owner = np.repeat(np.arange(len(items)), [len(item.captions) for item in items])
+    return items, texts, owner, dict(skipped)
+
+
+class RetrievalEvaluator:
+    kind = "retrieval"
+
+    def __init__(self, cfg, *, tokenizer=None, tfds_source=None, mesh=None):
+        self.cfg = config_lib.resolve(cfg, self.kind, DEFAULTS)
+        if self.cfg.protocol not in retrieval_metrics.PROTOCOLS:
+            raise ValueError(f"retrieval protocol must be one of {sorted(retrieval_metrics.PROTOCOLS)}, "
+                             f"got {self.cfg.protocol!r}")
+        self.name = self.cfg.name
+        self.radiometry = config_lib.radiometry(self.cfg)
+        self.data = open_set(self.cfg, "captions", tfds_source)
+        self.items, self.texts, self.owner, extra = _pairs(self.data, self.cfg)
+        if not self.items:
+            raise ValueError(f"{self.name}: no image-caption pair in {self.data.dataset} ({self.data.split})")
+        self.skipped = {**self.data.skipped, **extra}
+        self.tokenizer = tokenizer if tokenizer is not None else self.cfg.tokenizer
+        self._mesh = mesh
+        self.last: dict | None = None
+
+    def run(self, model) -> list[tuple[str, float]]:
+        cfg = self.cfg
+        timings = embed.Timings()
+        images = embed.embed_images(model, self.items, batch_size=cfg.batch_size, pipeline=cfg.image_pipeline,
+                                    radiometry=self.radiometry, workers=cfg.workers, mesh=self._mesh,
+                                    timings=timings)
+        if not images.ok.any():
+            raise RuntimeError(f"{self.name}: no image of {self.data.dataset} could be loaded; first failures: "
+                               f"{images.failures[:3]}")
+        # Drop failed images with their captions, and renumber the survivors.
+        keep_text = images.ok[self.owner]
+        new_index = np.cumsum(images.ok) - 1
+        owner = new_index[self.owner[keep_text]]
+        texts = [t for t, keep in zip(self.texts, keep_text, strict=True) if keep]
+        tokenizer = embed.build_tokenizer(self.tokenizer, model)
+        text_emb = embed.embed_texts(model, texts, tokenizer, batch_size=cfg.text_batch_size, timings=timings)
+        t0 = time.perf_counter()
+        result = retrieval_metrics.evaluate_retrieval(images.embeddings, text_emb, cfg.protocol,
+                                                      text_image=owner, ks=tuple(cfg.ks))
+        timings.metric_s += time.perf_counter() - t0
+        self.last = dict(result=result, failures=images.failures, timings=timings.as_dict(),
+                         counts=dict(images_listed=len(self.items), captions_listed=len(self.texts),
+                                     images_failed=len(images.failures), images_scored=result.num_images,
+                                     captions_scored=result.num_captions,
+                                     skipped={k: len(v) for k, v in self.skipped.items()}))
+        return [(f"{self.name}/{report.snake(k)}", float(v)) for k, v in result.metrics.items()]
+
+    def write_report(self, out_dir, run_info: dict) -> dict:
+        if self.last is None:
+            raise RuntimeError(f"{self.name}: run() first; there is nothing to report")
+        return report.write_retrieval(out_dir, self, run_info)

@@ -1,0 +1,219 @@
+"""Evaluation data: a list of items (image loader, captions, label) from one of three places.
+
+Config fields (exactly one of `dataset`, `folder`, `csv`):
+
+    dataset="sarclip1m/synthetic", split="test", data_dir=...   a TFDS dataset written by
+        tfds_sarclip (read with tfds.data_source); captions from `captions`, labels from
+        `label` (a ClassLabel, or text such as the synthetic set's class word)
+    folder="/data/MSTAR_SOC/test"                                  a plain folder of class
+        sub-folders (or <split>/<class>/ with `split`); classes are the sorted folder names
+    csv="/data/sarclip/retrieval_file_list.csv"                    an OpenCLIP CSV/TSV of
+        (image path, caption) rows, as SARCLIP ships its retrieval list; paths resolve against
+        the CSV's folder, then `image_root`
+    float_scale="amplitude"   what float pixels in files are (intensity | amplitude | db)
+    classes=None              text labels only: the label vocabulary, a list or a prompts set
+                              name ("synthetic"); default the sorted labels found
+
+Only the records are listed here; images are read when an evaluator embeds them, so a broken
+image is found, counted and reported then.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from etils import epath
+
+from eval import images as images_lib
+
+Loader = Callable[[], dict]  # -> a record: {"image": encoded bytes, "scale": ..., "image_id": ...}
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    key: str  # image id for reports (record image_id, relative path, CSV path)
+    load: Loader
+    captions: tuple[str, ...] = ()
+    label: int = -1
+
+
+@dataclasses.dataclass
+class EvalSet:
+    dataset: str  # what the report names: TFDS name, folder or CSV path
+    split: str
+    items: list[Item]
+    class_names: list[str]  # label vocabulary, [] without labels
+    skipped: dict[str, list[str]]  # reason -> item keys left out before evaluation
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, (bytes, np.bytes_)) else str(value)
+
+
+def source_kind(cfg) -> str:
+    given = [k for k in ("dataset", "folder", "csv") if cfg.get(k)]
+    if len(given) != 1:
+        raise ValueError(f"an evaluator's data is exactly one of 'dataset' (TFDS), 'folder' (class sub-folders) or "
+                         f"'csv' (image,caption rows); got {given or 'none'}")
+    return given[0]
+
+
+def describe(cfg) -> str:
+    return str(cfg.get(source_kind(cfg)))
+
+
+def open_set(cfg, want: str, tfds_source=None) -> EvalSet:
+    """The items of cfg's data; `want` is "captions" or "label" (items without it are skipped).
+    `tfds_source` replaces tfds.data_source for a TFDS dataset (tests, pre-opened sources)."""
+    if want not in ("captions", "label"):
+        raise ValueError(f"want must be 'captions' or 'label', got {want!r}")
+    kind = source_kind(cfg)
+    if kind == "dataset":
+        return _from_tfds(cfg, want, tfds_source)
+    if kind == "folder":
+        if want != "label":
+            raise ValueError("a class-folder tree has labels, not captions: use 'dataset' or 'csv' for retrieval")
+        return _from_folder(cfg)
+    if want != "captions":
+        raise ValueError("a caption CSV has no labels: use 'dataset' or 'folder' for classification")
+    return _from_csv(cfg)
+
+
+# --- TFDS -----------------------------------------------------------------------------------------
+
+def open_tfds(name: str, split: str, data_dir: str | None):
+    import tensorflow_datasets as tfds
+
+    import tfds_sarclip.sar_zeroshot.sar_zeroshot_dataset_builder  # noqa: F401  (registers the builders)
+    import tfds_sarclip.sarclip1m.sarclip1m_dataset_builder  # noqa: F401
+
+    return tfds.data_source(name, split=split, data_dir=data_dir)
+
+
+def _class_label_names(source) -> list[str] | None:
+    try:
+        feature = source.dataset_info.features["label"]
+    except (AttributeError, KeyError, TypeError):
+        return None
+    names = getattr(feature, "names", None)
+    return list(names) if names else None
+
+
+def _text_vocabulary(cfg, found: list[str]) -> list[str]:
+    classes = cfg.get("classes")
+    if not classes:
+        return sorted(set(found))
+    if isinstance(classes, str):
+        from sarclip_jax import prompts
+
+        known = {"synthetic": prompts.SYNTHETIC_CLASSES, "mstar": prompts.MSTAR_CLASSES}
+        if classes not in known:
+            raise ValueError(f"classes={classes!r}: give a list or one of {sorted(known)}")
+        return list(known[classes])
+    return [str(c) for c in classes]
+
+
+def _from_tfds(cfg, want: str, source) -> EvalSet:
+    split = cfg.get("split") or "test"
+    source = source if source is not None else open_tfds(cfg.dataset, split, cfg.get("data_dir"))
+    label_names = _class_label_names(source) if want == "label" else None
+    skipped: dict[str, list[str]] = collections.defaultdict(list)
+    rows = []
+    for i in range(len(source)):
+        record = source[i]
+        key = _text(record.get("image_id", i))
+        if want == "captions":
+            captions = tuple(c for c in (_text(x).strip() for x in record.get("captions", [])) if c)
+            if not captions:
+                skipped["no_caption"].append(key)
+                continue
+            rows.append((i, key, captions, None))
+        else:
+            raw = record.get("label")
+            if raw is None or (not isinstance(raw, (int, np.integer)) and not _text(raw)):
+                skipped["no_label"].append(key)
+                continue
+            rows.append((i, key, (), raw if isinstance(raw, (int, np.integer)) else _text(raw)))
+
+    def loader(index: int) -> Loader:
+        return lambda: source[index]
+
+    if want == "captions":
+        items = [Item(key, loader(i), captions) for i, key, captions, _ in rows]
+        return EvalSet(cfg.dataset, split, items, [], dict(skipped))
+    if label_names is not None:  # ClassLabel: integer labels, names from the dataset info
+        items = [Item(key, loader(i), (), int(raw)) for i, key, _, raw in rows]
+        return EvalSet(cfg.dataset, split, items, label_names, dict(skipped))
+    vocabulary = _text_vocabulary(cfg, [str(raw) for *_, raw in rows])
+    index = {name: k for k, name in enumerate(vocabulary)}
+    items = []
+    for i, key, _, raw in rows:
+        if str(raw) not in index:
+            skipped[f"label_not_in_classes:{raw}"].append(key)
+            continue
+        items.append(Item(key, loader(i), (), index[str(raw)]))
+    return EvalSet(cfg.dataset, split, items, vocabulary, dict(skipped))
+
+
+# --- files ------------------------------------------------------------------------------------------
+
+def _file_loader(path: epath.Path, float_scale: str, key: str) -> Loader:
+    return lambda: images_lib.file_record(path, float_scale, key)
+
+
+def _float_scale(cfg) -> str:
+    scale = cfg.get("float_scale") or "amplitude"
+    if scale not in images_lib.FLOAT_SCALES:
+        raise ValueError(f"float_scale must be one of {images_lib.FLOAT_SCALES}, got {scale!r}")
+    return scale
+
+
+def _from_folder(cfg) -> EvalSet:
+    from tfds_sarclip import imagefolder
+
+    root = epath.Path(cfg.folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"folder={root}: not a directory")
+    splits = imagefolder.layout(root)
+    split = cfg.get("split") or "test"
+    if split not in splits:
+        raise ValueError(f"folder={root} has splits {sorted(splits)}, not {split!r}")
+    names = imagefolder.class_names(root)
+    index = {n: k for k, n in enumerate(names)}
+    scale = _float_scale(cfg)
+    items, skipped = [], collections.defaultdict(list)
+    for label, path in imagefolder.files(splits[split]):
+        key = str(path.relative_to(root))
+        if not imagefolder.is_candidate(path):
+            skipped["not_an_image"].append(key)
+            continue
+        items.append(Item(key, _file_loader(path, scale, key), (), index[label]))
+    return EvalSet(str(root), split, items, names, dict(skipped))
+
+
+def _from_csv(cfg) -> EvalSet:
+    from tfds_sarclip import release
+
+    path = epath.Path(cfg.csv)
+    roots = [path.parent] + ([epath.Path(cfg.image_root)] if cfg.get("image_root") else [])
+    scale = _float_scale(cfg)
+    items, skipped = [], collections.defaultdict(list)
+    for image_path, caption in release.read_rows(path):
+        if not caption:
+            skipped["no_caption"].append(image_path)
+            continue
+        resolved = release.resolve(image_path, roots)
+        load = _missing_loader(image_path) if resolved is None else _file_loader(resolved, scale, image_path)
+        items.append(Item(image_path, load, (caption,)))
+    return EvalSet(str(path), "csv", items, [], dict(skipped))
+
+
+def _missing_loader(image_path: str) -> Loader:
+    def load():
+        raise FileNotFoundError(f"{image_path}: not found next to the CSV or under image_root")
+
+    return load
