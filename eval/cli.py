@@ -44,8 +44,7 @@ def select_evals(cfg, only: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sarclip_jax.config_loading import apply_overrides, load_config
-    from sarclip_jax.train.cli import split_overrides
+    from sarclip_jax.config_loading import apply_overrides, load_config, split_overrides
 
     try:
         cfg = apply_overrides(load_config(args.config), split_overrides(getattr(args, "overrides", [])))

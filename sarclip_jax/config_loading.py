@@ -71,6 +71,23 @@ def apply_overrides(cfg: ml_collections.ConfigDict, overrides: Sequence[str]) ->
     return cfg
 
 
+def split_overrides(extra: list[str]) -> list[str]:
+    """['--config.optim.lr=1e-4', '--config.batch_size', '64'] -> ['optim.lr=1e-4', 'batch_size=64']."""
+    out, i = [], 0
+    while i < len(extra):
+        arg = extra[i]
+        if not arg.startswith("--config."):
+            raise ValueError(f"unrecognised argument {arg!r} (overrides look like --config.optim.lr=1e-4)")
+        key = arg[len("--config."):]
+        if "=" not in key:
+            if i + 1 >= len(extra):
+                raise ValueError(f"{arg} needs a value")
+            key, i = f"{key}={extra[i + 1]}", i + 1
+        out.append(key)
+        i += 1
+    return out
+
+
 def _unknown(key: str, node) -> str:
     known = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
     return f"unknown config field {key!r}; fields here: {known}"

@@ -25,26 +25,9 @@ def register(subparsers) -> None:
     p.set_defaults(func=run, accepts_overrides=True)
 
 
-def split_overrides(extra: list[str]) -> list[str]:
-    """['--config.optim.lr=1e-4', '--config.batch_size', '64'] -> ['optim.lr=1e-4', 'batch_size=64']."""
-    out, i = [], 0
-    while i < len(extra):
-        arg = extra[i]
-        if not arg.startswith("--config."):
-            raise SystemExit(f"sarclip train: unrecognised argument {arg!r} (overrides look like --config.optim.lr=1e-4)")
-        key = arg[len("--config."):]
-        if "=" not in key:
-            if i + 1 >= len(extra):
-                raise SystemExit(f"sarclip train: {arg} needs a value")
-            key, i = f"{key}={extra[i + 1]}", i + 1
-        out.append(key)
-        i += 1
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from sarclip_jax.config_loading import apply_overrides, load_config
+    from sarclip_jax.config_loading import apply_overrides, load_config, split_overrides
     from sarclip_jax.train import distributed
     from sarclip_jax.train.validate import ConfigError, validate_train_config
 
