@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from etils import epath
@@ -39,19 +40,26 @@ def make_builder(name: str, data_dir: str, overrides: dict | None = None):
     cls = classes[dataset]
     configs = {c.name: c for c in cls.BUILDER_CONFIGS}
     config = config or cls.BUILDER_CONFIGS[0].name
-    if config not in configs:
-        raise SystemExit(f"unknown config {dataset}/{config}; expected one of {sorted(configs)}")
-    chosen = configs[config]
+    # A new name starting with "synthetic" (e.g. sarclip1m/synthetic_smoke) is a synthetic
+    # config of that name, sized by the overrides; sizes given for a predefined name yield a
+    # name that encodes them, so differently sized builds never share a directory.
+    custom = dataset == "sarclip1m" and config not in configs and config.startswith("synthetic")
+    if config not in configs and not custom:
+        raise SystemExit(f"unknown config {dataset}/{config}; expected one of {sorted(configs)} "
+                         f"or a new name starting with 'synthetic'")
+    chosen = configs["synthetic" if custom else config]
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     synthetic = {k: v for k, v in overrides.items() if k in SYNTHETIC_KEYS}
-    if synthetic:
+    if synthetic or custom:
         if getattr(chosen, "kind", "") != "synthetic":
             raise SystemExit(f"{sorted(synthetic)} only apply to sarclip1m synthetic configs, not {name}")
         base = {k: getattr(chosen, k) for k in SYNTHETIC_KEYS}
         chosen = sarclip1m.synthetic_config(**{**base, **synthetic})
+        if custom:
+            chosen = dataclasses.replace(chosen, name=config)
     if overrides.get("float_scale"):
         chosen = dataclasses.replace(chosen, float_scale=overrides["float_scale"])
-    return cls(config=chosen, data_dir=data_dir)
+    return cls(config=chosen, data_dir=os.path.expanduser(data_dir))
 
 
 def build(args) -> int:
@@ -89,19 +97,26 @@ def build(args) -> int:
 def info(args) -> int:
     import tensorflow_datasets as tfds
 
-    builder = make_builder(args.name, args.data_dir)
+    builder = make_builder(args.name, args.data_dir, {k: getattr(args, k, None) for k in SYNTHETIC_KEYS})
     if not builder.is_prepared():
         print(f"{args.name} is not built in {args.data_dir}; run `sarclip data build {args.name}` first")
         return 1
     print(f"{builder.info.full_name} in {builder.data_dir}")
     for split in sorted(builder.info.splits):
-        source = tfds.data_source(builder.info.full_name.rsplit("/", 1)[0], split=split, data_dir=args.data_dir)
+        source = tfds.data_source(builder.info.full_name.rsplit("/", 1)[0], split=split,
+                                  data_dir=os.path.expanduser(args.data_dir))
         print(f"  {split}: {len(source)} examples")
         if args.show and len(source):
             record = source[0]
             shown = {k: (f"<{len(v)} bytes>" if k == "image" else v) for k, v in record.items()}
             print(f"    first record: {shown}")
     return 0
+
+
+def _synthetic_options(parser) -> None:
+    for key, kind in (("num_train", int), ("num_validation", int), ("num_test", int), ("image_size", int),
+                      ("seed", int), ("float_fraction", float)):
+        parser.add_argument(f"--{key}", type=kind, default=None, help="synthetic configs only")
 
 
 def register(subparsers) -> None:
@@ -114,9 +129,7 @@ def register(subparsers) -> None:
     b.add_argument("--data_dir", required=True, help="TFDS data directory (local path or gs://)")
     b.add_argument("--manual_dir", default=None, help="folder holding the downloaded source files")
     b.add_argument("--overwrite", action="store_true", help="rebuild even if the dataset exists")
-    for key, kind in (("num_train", int), ("num_validation", int), ("num_test", int), ("image_size", int),
-                      ("seed", int), ("float_fraction", float)):
-        b.add_argument(f"--{key}", type=kind, default=None, help="synthetic configs only")
+    _synthetic_options(b)
     b.add_argument("--float_scale", default=None, help="scale of float images (release, sar_zeroshot)")
     b.set_defaults(func=build)
 
@@ -124,4 +137,5 @@ def register(subparsers) -> None:
     i.add_argument("name")
     i.add_argument("--data_dir", required=True)
     i.add_argument("--show", action="store_true", help="print each split's first record")
+    _synthetic_options(i)
     i.set_defaults(func=info)

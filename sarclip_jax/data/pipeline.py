@@ -21,6 +21,7 @@ Config snippet (the trainer's `data_fn`):
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -37,8 +38,8 @@ class PipelineConfig:
     image_size: int = 224
     tokenizer: str = "clip"  # a build_tokenizer spec; built inside each worker process
     context_length: int = 77
-    radiometry: sar_radiometry.Radiometry = sar_radiometry.Radiometry()
-    augment: sar_augment.Augment = sar_augment.Augment()
+    radiometry: sar_radiometry.Radiometry = dataclasses.field(default_factory=sar_radiometry.Radiometry)
+    augment: sar_augment.Augment = dataclasses.field(default_factory=sar_augment.Augment)
     num_workers: int = 0  # 0: decode in the calling process; >0: Grain worker processes
     worker_buffer_size: int = 2  # batches each worker process keeps ready
     read_threads: int = 2  # threads each preparing a whole batch (per process / per worker)
@@ -80,10 +81,12 @@ def data_source(cfg: PipelineConfig, split: str | None = None):
     """The random-access TFDS source (array_record) of `cfg.dataset`."""
     import tensorflow_datasets as tfds
 
-    import tfds_sarclip.sar_zeroshot.sar_zeroshot_dataset_builder  # noqa: F401  (registers the builders)
+    # Importing the builder modules registers them with TFDS.
+    import tfds_sarclip.sar_zeroshot.sar_zeroshot_dataset_builder  # noqa: F401
     import tfds_sarclip.sarclip1m.sarclip1m_dataset_builder  # noqa: F401
 
-    return tfds.data_source(cfg.dataset, split=split or cfg.split, data_dir=cfg.data_dir)
+    data_dir = os.path.expanduser(cfg.data_dir) if cfg.data_dir else None
+    return tfds.data_source(cfg.dataset, split=split or cfg.split, data_dir=data_dir)
 
 
 class _Tokenize:
@@ -151,7 +154,10 @@ def train_dataset(source, cfg: PipelineConfig, global_batch: int, shard_index: i
     if len(ds) == 0:
         raise ValueError(f"process {shard_index} of {shard_count} has no record ({len(source)} in the split)")
     ds = ds.shuffle(seed=seed).repeat()
-    ds = ds.random_map(TrainTransform(cfg, tokenizer), seed=seed)
+    # Each process draws its own augmentations: with one seed everywhere, position i of every
+    # process would get the same caption index and the same speckle field.
+    draw_seed = int(np.random.SeedSequence([seed, shard_index]).generate_state(1)[0])
+    ds = ds.random_map(TrainTransform(cfg, tokenizer), seed=draw_seed)
     return _iterate(ds, cfg, per_process, drop_remainder=True)
 
 

@@ -52,7 +52,9 @@ def gamma_speckle(shape: tuple[int, ...], looks: float, rng: np.random.Generator
     """A multiplicative L-look intensity speckle field: Gamma(shape=L, scale=1/L), mean 1."""
     if looks <= 0:
         raise ValueError(f"number of looks must be positive, got {looks}")
-    return rng.gamma(shape=looks, scale=1.0 / looks, size=shape).astype(np.float32)
+    field = rng.standard_gamma(looks, size=shape, dtype=np.float32)  # float32 draws: faster, ample precision
+    field *= np.float32(1.0 / looks)
+    return field
 
 
 def speckle_intensity(intensity: np.ndarray, looks: float, rng: np.random.Generator) -> np.ndarray:
@@ -95,17 +97,17 @@ def random_crop_box(height: int, width: int, rng: np.random.Generator, scale: tu
     for _ in range(attempts):
         target = area * rng.uniform(*scale)
         aspect = math.exp(rng.uniform(*log_r))
-        w = int(round(math.sqrt(target * aspect)))
-        h = int(round(math.sqrt(target / aspect)))
+        w = round(math.sqrt(target * aspect))
+        h = round(math.sqrt(target / aspect))
         if 0 < w <= width and 0 < h <= height:
             top = int(rng.integers(0, height - h + 1))
             left = int(rng.integers(0, width - w + 1))
             return top, left, h, w
     in_ratio = width / height
     if in_ratio < ratio[0]:
-        w, h = width, int(round(width / ratio[0]))
+        w, h = width, round(width / ratio[0])
     elif in_ratio > ratio[1]:
-        h, w = height, int(round(height * ratio[1]))
+        h, w = height, round(height * ratio[1])
     else:
         h, w = height, width
     return (height - h) // 2, (width - w) // 2, h, w

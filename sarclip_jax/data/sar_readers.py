@@ -4,8 +4,9 @@
 (LZW-compressed GeoTIFFs also need the `imagecodecs` package). Every reader returns (H, W) or
 (H, W, C) in the file's own dtype: radiometric decisions belong to `sar_radiometry`.
 
-Stored records use the same encoders: PNG for integer images (lossless, 8 or 16 bit) and a
-zlib-compressed TIFF for float and complex ones, so one decoder serves source files and records.
+Stored records use the same encoders: PNG for integer images (lossless, 8 or 16 bit) and TIFF
+(zlib-compressed where that pays) for float and complex ones, so one decoder serves source files
+and records.
 """
 
 from __future__ import annotations
@@ -128,21 +129,29 @@ def encode_png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+# zlib must save at least this share of the bytes to be kept: speckled float data barely
+# compresses (about 10%), and inflating it costs several times the read of a raw TIFF.
+MIN_ZLIB_SAVING = 0.25
+
+
 def encode_tiff(image: np.ndarray) -> bytes:
-    """zlib-compressed TIFF, bands contiguous (H, W, C); any dtype tifffile supports, complex included."""
+    """TIFF, bands contiguous (H, W, C); any dtype tifffile supports, complex included. zlib
+    compression is used only where it pays (see MIN_ZLIB_SAVING)."""
     import tifffile
 
     x = np.asarray(image)
-    buf = io.BytesIO()
     kwargs = {"photometric": "minisblack"}
     if x.ndim == 3:
         kwargs["planarconfig"] = "contig"
-    tifffile.imwrite(buf, x, compression="zlib", **kwargs)
-    return buf.getvalue()
+    raw, packed = io.BytesIO(), io.BytesIO()
+    tifffile.imwrite(raw, x, **kwargs)
+    tifffile.imwrite(packed, x, compression="zlib", **kwargs)
+    raw, packed = raw.getvalue(), packed.getvalue()
+    return packed if len(packed) <= (1.0 - MIN_ZLIB_SAVING) * len(raw) else raw
 
 
 def encode_lossless(image: np.ndarray) -> tuple[bytes, str]:
-    """(bytes, format): PNG where it can hold the image exactly, else zlib TIFF."""
+    """(bytes, format): PNG where it can hold the image exactly, else TIFF."""
     x = np.asarray(image)
     squeezed = x[..., 0] if x.ndim == 3 and x.shape[-1] == 1 else x
     if (x.dtype == np.uint8 and (squeezed.ndim == 2 or squeezed.shape[-1] in (3, 4))) or (

@@ -74,6 +74,16 @@ def normalise_rgb(rgb: np.ndarray, mean=OPENAI_MEAN, std=OPENAI_STD) -> np.ndarr
     return ((rgb - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).astype(np.float32)
 
 
+def bands_to_model_rgb(unit: np.ndarray, mean=OPENAI_MEAN, std=OPENAI_STD) -> np.ndarray:
+    """(H, W, bands) in [0, 1] -> normalised (H, W, 3), the band mapping of `to_three_channels`
+    fused with the normalisation (one pass for single-band images, the common case)."""
+    unit = np.clip(unit, 0.0, 1.0)
+    mean32, inv_std = np.asarray(mean, np.float32), np.float32(1.0) / np.asarray(std, np.float32)
+    if unit.shape[-1] == 1:
+        return (unit - mean32) * inv_std  # broadcasts the band over the 3 channels
+    return (sar_radiometry.to_three_channels(unit) - mean32) * inv_std
+
+
 def image_for_model(record: dict, size: int, radiometry: sar_radiometry.Radiometry,
                     augment: sar_augment.Augment | None = None, rng: np.random.Generator | None = None,
                     mean=OPENAI_MEAN, std=OPENAI_STD) -> np.ndarray:
@@ -94,7 +104,7 @@ def image_for_model(record: dict, size: int, radiometry: sar_radiometry.Radiomet
         unit = resize_bands(sar_augment.crop(unit, box), size, size)
     else:
         unit = clip_resize_crop(unit, size)
-    return normalise_rgb(sar_radiometry.to_three_channels(unit), mean, std)
+    return bands_to_model_rgb(unit, mean, std).astype(np.float32, copy=False)
 
 
 def captions_of(record: dict) -> list[str]:

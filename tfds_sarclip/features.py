@@ -1,0 +1,205 @@
+"""Feature spec shared by the builders, and the conversion of a parsed record into an example.
+
+Images are stored as encoded bytes in their native radiometry: integer images as their original
+PNG/JPEG bytes when that is what the source holds, otherwise as lossless PNG (uint8/uint16) or
+TIFF (float32, complex64, multi-band; zlib-compressed where that pays). One `Tensor(dtype=object)` field holds every kind,
+so a dataset can mix 8-bit and float sources and stays readable without TensorFlow
+(`sarclip_jax.data.sar_readers.decode_image_bytes` decodes it).
+
+Boxes are (ymin, xmin, ymax, xmax), normalised to [0, 1] by the image height and width.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from sarclip_jax.data import sar_radiometry, sar_readers
+from tfds_sarclip import report as report_lib
+
+Box = tuple[float, float, float, float]
+
+
+class RecordError(Exception):
+    """A record that cannot be kept; `reason` is one of the report's reasons."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+@dataclasses.dataclass
+class RawRecord:
+    """A parsed record before its image is read. `load()` returns file bytes or an array."""
+
+    source: str
+    image_id: str
+    load: Callable[[], bytes | np.ndarray]
+    scale: str
+    captions: Sequence[str] = ()
+    label: str = ""
+    objects: Sequence[tuple[str, Box]] = ()
+    polarisation: str = ""
+    sensor: str = ""
+    allowed_bands: tuple[int, ...] = (1, 2, 3)
+    float_scale: str = ""  # with scale="auto": the scale of float data (integers are "display")
+    background: str = ""  # scene type when known (synthetic scenes)
+    problem: str = ""  # a parser's reason the annotation is unusable (reported as bad_annotation)
+
+
+def image_features() -> dict[str, Any]:
+    import tensorflow_datasets as tfds
+
+    text = tfds.features.Text
+    return {
+        "image": tfds.features.Tensor(shape=(), dtype=np.object_, doc="encoded PNG/JPEG/TIFF bytes"),
+        "image_format": text(doc="png | jpeg | tiff"),
+        "image_dtype": text(doc="numpy dtype of the decoded pixels"),
+        "height": np.int32,
+        "width": np.int32,
+        "bands": np.int32,
+        "scale": text(doc="intensity | amplitude | db | complex | display"),
+        "polarisation": text(doc="comma-separated bands, e.g. 'VV,VH'; empty if unknown"),
+        "sensor": text(),
+        "source": text(),
+        "image_id": text(doc="source-relative path or id"),
+    }
+
+
+def caption_features() -> dict[str, Any]:
+    import tensorflow_datasets as tfds
+
+    return {
+        "label": tfds.features.Text(doc="class name; empty when the source has none"),
+        "background": tfds.features.Text(doc="scene type when known (synthetic), else empty"),
+        "captions": tfds.features.Sequence(tfds.features.Text()),
+        "objects": tfds.features.Sequence({
+            "bbox": tfds.features.Tensor(shape=(4,), dtype=np.float32),
+            "label": tfds.features.Text(),
+        }),
+    }
+
+
+def load_array(raw: RawRecord) -> tuple[np.ndarray, bytes | None]:
+    """(decoded array, original bytes or None); failures become RecordErrors."""
+    try:
+        loaded = raw.load()
+    except FileNotFoundError as e:
+        raise RecordError(report_lib.MISSING_FILE, str(e.filename or e)) from e
+    except sar_readers.ImageDecodeError as e:
+        reason = report_lib.MISSING_FILE if "file not found" in str(e) else report_lib.UNREADABLE
+        raise RecordError(reason, str(e)) from e
+    except (OSError, ValueError) as e:
+        raise RecordError(report_lib.UNREADABLE, f"{type(e).__name__}: {e}") from e
+    if isinstance(loaded, (bytes, bytearray)):
+        try:
+            return sar_readers.decode_image_bytes(bytes(loaded), raw.image_id), bytes(loaded)
+        except sar_readers.ImageDecodeError as e:
+            raise RecordError(report_lib.UNREADABLE, str(e)) from e
+    return np.asarray(loaded), None
+
+
+def _check_objects(objects: Sequence[tuple[str, Box]], image_id: str) -> tuple[np.ndarray, list[str]]:
+    boxes, labels = [], []
+    for label, box in objects:
+        b = np.asarray(box, np.float64)
+        if b.shape != (4,) or not np.all(np.isfinite(b)) or not label:
+            raise RecordError(report_lib.BAD_ANNOTATION, f"{image_id}: box {box!r} label {label!r}")
+        b = np.clip(b, 0.0, 1.0)  # boxes a pixel past the border are common in COCO-style files
+        if b[2] <= b[0] or b[3] <= b[1]:
+            raise RecordError(report_lib.BAD_ANNOTATION, f"{image_id}: empty box {box!r}")
+        boxes.append(b.astype(np.float32))
+        labels.append(label)
+    return np.asarray(boxes, np.float32).reshape(-1, 4), labels
+
+
+def _auto_scale(dtype: np.dtype, float_scale: str) -> str:
+    if np.issubdtype(dtype, np.integer):
+        return "display"
+    if np.issubdtype(dtype, np.complexfloating):
+        return "complex"
+    return float_scale
+
+
+def to_example(raw: RawRecord, with_captions: bool = True) -> dict[str, Any]:
+    """The example dict for `raw`; raises RecordError with a report reason if it is unusable."""
+    if raw.scale not in (*sar_radiometry.SCALES, "auto"):
+        raise ValueError(f"{raw.source}: unknown scale {raw.scale!r}")
+    if raw.scale == "auto" and raw.float_scale not in sar_radiometry.SCALES:
+        raise ValueError(f"{raw.source}: scale 'auto' needs float_scale in {sar_radiometry.SCALES}, "
+                         f"got {raw.float_scale!r}")
+    if raw.problem:
+        raise RecordError(report_lib.BAD_ANNOTATION, f"{raw.image_id}: {raw.problem}")
+    captions = [c.strip() for c in raw.captions if c and c.strip()]
+    if with_captions and not captions:
+        raise RecordError(report_lib.EMPTY_CAPTION, raw.image_id)
+    array, original = load_array(raw)
+    if array.ndim not in (2, 3):
+        raise RecordError(report_lib.UNREADABLE, f"{raw.image_id}: shape {array.shape}")
+    bands = 1 if array.ndim == 2 else array.shape[-1]
+    if bands not in raw.allowed_bands:
+        raise RecordError(report_lib.BAD_BANDS, f"{raw.image_id}: {bands} bands, expected {raw.allowed_bands}")
+    if np.issubdtype(array.dtype, np.floating) and not np.any(np.isfinite(array)):
+        raise RecordError(report_lib.UNREADABLE, f"{raw.image_id}: no finite pixel")
+    scale = raw.scale if raw.scale != "auto" else _auto_scale(array.dtype, raw.float_scale)
+    if scale == "complex" and not np.iscomplexobj(array):
+        raise RecordError(report_lib.UNREADABLE, f"{raw.image_id}: scale 'complex' but dtype {array.dtype}")
+    fmt = sar_readers.sniff_format(original[:8]) if original is not None else ""
+    if fmt in ("png", "jpeg") and array.dtype in (np.uint8, np.uint16):
+        data = original  # keep the source's own bytes (a re-encoded JPEG would change the pixels)
+    else:
+        data, fmt = sar_readers.encode_lossless(array)
+    example = {
+        "image": data,
+        "image_format": fmt,
+        "image_dtype": str(array.dtype),
+        "height": int(array.shape[0]),
+        "width": int(array.shape[1]),
+        "bands": int(bands),
+        "scale": scale,
+        "polarisation": raw.polarisation,
+        "sensor": raw.sensor,
+        "source": raw.source,
+        "image_id": raw.image_id,
+    }
+    if with_captions:
+        boxes, labels = _check_objects(raw.objects, raw.image_id)
+        example.update(label=raw.label, background=raw.background, captions=captions,
+                       objects={"bbox": boxes, "label": labels})
+    return example
+
+
+def generate(records, split: str, report: report_lib.BuildReport, with_captions: bool = True,
+             extra: Callable[[RawRecord], dict[str, Any]] | None = None):
+    """Yields (key, example) for the good records, counting every record in `report`."""
+    for raw in records:
+        try:
+            example = to_example(raw, with_captions=with_captions)
+        except RecordError as e:
+            report.skip(raw.source, split, e.reason, raw.image_id, e.detail)
+            continue
+        if extra is not None:
+            example.update(extra(raw))
+        report.keep(raw.source, split)
+        yield f"{raw.source}/{raw.image_id}", example
+
+
+def nonempty_splits(generators: dict[str, Any], report: report_lib.BuildReport) -> dict[str, Any]:
+    """Drops splits with no good record (TFDS refuses to write an empty split). Each generator is
+    advanced to its first good example here and resumed by the writer later."""
+    import itertools
+
+    out = {}
+    for split, gen in generators.items():
+        first = next(gen, None)
+        if first is None:
+            report.note(f"split {split!r}: no record, not written")
+        else:
+            out[split] = itertools.chain([first], gen)
+    if not out:
+        report.check()  # names the sources whose every record was bad
+        raise ValueError("no record in any split")
+    return out

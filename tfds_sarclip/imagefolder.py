@@ -1,0 +1,66 @@
+"""ImageFolder layouts: one folder per class, optionally under split folders.
+
+    root/<class>/<image>             -> split "test" (zero-shot test sets are shipped this way)
+    root/<split>/<class>/<image>     -> splits named by the folders (train, val, test, ...)
+
+Class names are the sorted sub-folder names, taken as they are (the zero-shot protocol puts
+them into the templates unchanged).
+"""
+
+from __future__ import annotations
+
+from etils import epath
+
+from tfds_sarclip import features, paths
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+NOT_AN_IMAGE = "not_an_image"
+SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
+                 "validation": "validation", "test": "test", "testing": "test"}
+
+
+def _visible_dirs(path: epath.Path) -> list[epath.Path]:
+    return sorted((p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+
+
+def layout(root: epath.Path) -> dict[str, epath.Path]:
+    """split -> folder holding the class folders."""
+    dirs = _visible_dirs(root)
+    if not dirs:
+        raise FileNotFoundError(f"ImageFolder {root}: no class folders")
+    if all(d.name.lower() in SPLIT_FOLDERS for d in dirs):
+        return {SPLIT_FOLDERS[d.name.lower()]: d for d in dirs}
+    return {"test": root}
+
+
+def class_names(root: epath.Path) -> list[str]:
+    names = set()
+    for folder in layout(root).values():
+        names.update(d.name for d in _visible_dirs(folder))
+    return sorted(names)
+
+
+def files(split_root: epath.Path) -> list[tuple[str, epath.Path]]:
+    """(class name, file) pairs, sorted, hidden files left out."""
+    out = []
+    for class_dir in _visible_dirs(split_root):
+        out.extend((class_dir.name, f) for f in paths.walk_files(class_dir))
+    return out
+
+
+def is_candidate(path: epath.Path) -> bool:
+    """Image suffixes, and suffix-less or numbered files (raw MSTAR chips are named HB03333.015)."""
+    suffix = path.suffix.lower()
+    return suffix in IMAGE_SUFFIXES or suffix == "" or suffix[1:].isdigit()
+
+
+def records(split_root: epath.Path, root: epath.Path, source: str, float_scale: str, loader, split: str, report):
+    """RawRecords for one split; `loader(path)` returns the file's bytes or a decoded array.
+    Files that cannot be images (by name) are reported as `not_an_image` and skipped."""
+    for label, path in files(split_root):
+        rel = str(path.relative_to(root))
+        if not is_candidate(path):
+            report.skip(source, split, NOT_AN_IMAGE, rel)
+            continue
+        yield features.RawRecord(source=source, image_id=rel, load=lambda p=path: loader(p), scale="auto",
+                                 float_scale=float_scale, label=label)

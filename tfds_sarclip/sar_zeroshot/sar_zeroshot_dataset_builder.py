@@ -1,0 +1,63 @@
+"""Zero-shot classification sets in ImageFolder layout (MSTAR SOC, FUSAR-Ship, SAR-VSA, or any).
+
+    sarclip data build sar_zeroshot/mstar_soc --manual_dir /data/MSTAR_SOC_test --data_dir ~/tfds
+    source = tfds.data_source("sar_zeroshot/mstar_soc", split="test", data_dir=...)
+    class_names = source.dataset_info.features["label"].names   # sorted folder names
+
+manual_dir is the ImageFolder root (`<class>/<image>` or `<split>/<class>/<image>`). Integer
+images are stored as display products; float images get the config's `float_scale`
+(MSTAR magnitude is amplitude). Files that are not images are skipped and reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow_datasets as tfds
+from etils import epath
+
+from sarclip_jax.data import sar_radiometry
+from tfds_sarclip import features, imagefolder
+from tfds_sarclip import report as report_lib
+from tfds_sarclip.sources import mstar
+
+
+@dataclasses.dataclass(eq=False)
+class ZeroShotConfig(tfds.core.BuilderConfig):
+    float_scale: str = "amplitude"
+
+
+class Builder(report_lib.ReportingBuilder, tfds.core.GeneratorBasedBuilder):
+    """SAR zero-shot test sets in ImageFolder layout."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "ImageFolder configs."}
+    BUILDER_CONFIGS = [
+        ZeroShotConfig(name="folder", description="any ImageFolder tree; float images taken as amplitude"),
+        ZeroShotConfig(name="mstar_soc", description="MSTAR SOC test set: 10 target classes"),
+        ZeroShotConfig(name="fusar_ship", description="FUSAR-Ship classes"),
+        ZeroShotConfig(name="sar_vsa", description="SAR-VSA classes"),
+    ]
+    MANUAL_DOWNLOAD_INSTRUCTIONS = "Point manual_dir at the ImageFolder root: <class>/<image> or <split>/<class>/<image>."
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        spec = {**features.image_features(), "label": tfds.features.ClassLabel()}
+        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict(spec))
+
+    def _split_generators(self, dl_manager):
+        if self.builder_config.float_scale not in sar_radiometry.SCALES:
+            raise ValueError(f"sar_zeroshot/{self.builder_config.name}: float_scale must be one of "
+                             f"{sar_radiometry.SCALES}, got {self.builder_config.float_scale!r}")
+        root = epath.Path(dl_manager.manual_dir)
+        names = imagefolder.class_names(root)
+        self.info.features["label"].names = names
+        source = self.builder_config.name
+        return features.nonempty_splits({split: self._generate_examples(imagefolder.records(
+            folder, root, source, self.builder_config.float_scale, mstar.load_any, split, self._report), split)
+            for split, folder in imagefolder.layout(root).items()}, self._report)
+
+    def _generate_examples(self, records, split):
+        def label(raw):
+            return {"label": raw.label}
+
+        yield from features.generate(records, split, self._report, with_captions=False, extra=label)

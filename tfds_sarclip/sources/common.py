@@ -1,0 +1,88 @@
+"""Helpers shared by the source parsers: finding a source's folder, boxes, records with captions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+
+import numpy as np
+from etils import epath
+
+from tfds_sarclip import captions, features
+
+CENTRE_BOX = (0.3, 0.3, 0.7, 0.7)  # chips centred on one target whose extent is not annotated
+
+
+def find_dir(manual_dir: epath.Path, prefixes: Iterable[str]) -> epath.Path | None:
+    """The first sub-folder of manual_dir whose lower-cased name (without - and _) starts with a prefix."""
+    wanted = [re.sub(r"[-_ ]", "", p.lower()) for p in prefixes]
+    for p in sorted(manual_dir.iterdir(), key=lambda q: q.name):
+        key = re.sub(r"[-_ ]", "", p.name.lower())
+        if p.is_dir() and any(key.startswith(w) for w in wanted):
+            return p
+    return None
+
+
+def child(folder: epath.Path, name: str) -> epath.Path | None:
+    """A direct child by case-insensitive name."""
+    if not folder.exists():
+        return None
+    for p in folder.iterdir():
+        if p.name.lower() == name.lower():
+            return p
+    return None
+
+
+def pixel_box(x0: float, y0: float, x1: float, y1: float, width: float, height: float):
+    """Pixel corners -> normalised (ymin, xmin, ymax, xmax)."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size {width}x{height}")
+    return (y0 / height, x0 / width, y1 / height, x1 / width)
+
+
+def words(label: str) -> str:
+    """'Container_Ship' -> 'container ship'; keeps all-caps tokens (SUV, ZSU234) as they are."""
+    parts = re.split(r"[_\s]+", label.strip())
+    return " ".join(p if (p.isupper() and len(p) > 1) or any(c.isdigit() for c in p) else p.lower() for p in parts)
+
+
+def record(source: str, root: epath.Path, path_or_id, load: Callable, *, seed: int, label: str,
+           objects: list, nouns: Mapping[str, tuple[str, str]] | None = None, scale: str = "auto",
+           float_scale: str = "amplitude", polarisation: str = "", sensor: str = "",
+           given_captions: list[str] | None = None, allowed_bands=(1, 2, 3),
+           problem: str = "") -> features.RawRecord:
+    """A RawRecord whose five captions come from the generator (or the source's own captions).
+    `problem` marks an unusable annotation: the record is then reported, not written."""
+    image_id = str(path_or_id.relative_to(root)) if isinstance(path_or_id, epath.Path) else str(path_or_id)
+    if problem:
+        objects, given_captions = [], []
+    elif given_captions is None:
+        scene = captions.Scene(objects=objects, nouns=dict(nouns or {}))
+        given_captions = captions.make_captions(scene, seed, f"{source}/{image_id}")
+    return features.RawRecord(source=source, image_id=image_id, load=load, scale=scale, float_scale=float_scale,
+                              captions=given_captions, label=label, objects=objects, polarisation=polarisation,
+                              sensor=sensor, allowed_bands=allowed_bands, problem=problem)
+
+
+def image_size(path: epath.Path) -> tuple[int, int] | None:
+    """(width, height) from an image header, without decoding the pixels; None if unreadable."""
+    from PIL import Image
+
+    try:
+        with path.open("rb") as f, Image.open(f) as im:
+            return im.size
+    except Exception:  # a broken file is reported when its record is read, not here
+        return None
+
+
+def load_mat_complex(path: epath.Path) -> np.ndarray:
+    """The first complex (H, W[, C]) array in a MATLAB .mat file (scipy ships with JAX)."""
+    import io
+
+    import scipy.io
+
+    data = scipy.io.loadmat(io.BytesIO(path.read_bytes()))
+    for key, value in data.items():
+        if not key.startswith("__") and isinstance(value, np.ndarray) and np.iscomplexobj(value) and value.ndim in (2, 3):
+            return value.astype(np.complex64)
+    raise ValueError(f"{path}: no complex image array in the .mat file (keys {sorted(data)})")

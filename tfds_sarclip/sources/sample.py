@@ -1,0 +1,51 @@
+"""SAMPLE (Synthetic and Measured Paired Labeled Experiment), public release layout:
+
+    SAMPLE_dataset_public/png_images/{decibel,qpm}/{real,synth}/<class>/
+        <class>_{real,synth}_A_elevDeg_<elev>_azCenter_<az>_22_serial_<sn>.png
+
+10 vehicle classes (2s1, bmp2, btr70, m1, m2, m35, m548, m60, t72, zsu23); both 8-bit renderings
+(decibel and qpm) are read. The SAMPLE experiments test on 17-degree elevation, so those chips go
+to test and the rest (14-16 degrees) to train. The complex .mat files are not read.
+"""
+
+from __future__ import annotations
+
+import re
+
+from etils import epath
+
+from tfds_sarclip import paths
+from tfds_sarclip.sources import common
+
+NAME = "sample"
+TEST_ELEVATION = 17
+_ELEV = re.compile(r"elevDeg_(\d+)", re.IGNORECASE)
+NOUNS = {"2s1": ("2S1 self-propelled howitzer", "2S1 self-propelled howitzers"),
+         "bmp2": ("BMP2 infantry fighting vehicle", "BMP2 infantry fighting vehicles"),
+         "btr70": ("BTR70 armoured personnel carrier", "BTR70 armoured personnel carriers"),
+         "m1": ("M1 tank", "M1 tanks"), "m2": ("M2 infantry fighting vehicle", "M2 infantry fighting vehicles"),
+         "m35": ("M35 truck", "M35 trucks"), "m548": ("M548 tracked carrier", "M548 tracked carriers"),
+         "m60": ("M60 tank", "M60 tanks"), "t72": ("T72 tank", "T72 tanks"),
+         "zsu23": ("ZSU-23-4 anti-aircraft gun", "ZSU-23-4 anti-aircraft guns")}
+
+
+def find(manual_dir: epath.Path) -> epath.Path | None:
+    return common.find_dir(manual_dir, ["sample"])
+
+
+def records(root: epath.Path, split: str, seed: int):
+    pngs = common.child(root, "png_images")
+    if pngs is None:
+        return
+    for f in paths.walk_files(pngs):
+        parts = f.relative_to(pngs).parts  # variant, real|synth, class, file
+        if f.suffix.lower() != ".png" or len(parts) != 4:
+            continue
+        variant, kind, cls = parts[0].lower(), parts[1].lower(), parts[2].lower()
+        m = _ELEV.search(f.name)
+        chip_split = "test" if m and int(m.group(1)) == TEST_ELEVATION else "train"
+        if chip_split != split:
+            continue
+        yield common.record(NAME, root, f, f.read_bytes, seed=seed, label=cls, objects=[(cls, common.CENTRE_BOX)],
+                            nouns=NOUNS, polarisation="HH",
+                            sensor=f"SAMPLE {'measured (MSTAR)' if kind == 'real' else 'synthetic'}, {variant}")
