@@ -43,7 +43,7 @@ def get_config(arg=None):
     c.checkpoint = dict(every=1000, keep=3, best_metric="retrieval/mean_recall", best_mode="max", async_save=True)
     c.evals = dict(
         retrieval=dict(kind="retrieval", dataset=a.dataset, split="test", data_dir=a.data_dir,
-                       protocol="one_to_one", subset=5000, batch_size=256),
+                       protocol="one_to_one", subset_size=5000, batch_size=256),
     )
     c.tensorboard = True
     c.peak_flops = 0.0
@@ -55,7 +55,7 @@ def get_config(arg=None):
         c.data.update(dataset="sarclip1m/synthetic_tiny", data_dir="data/tensorflow_datasets", num_workers=0,
                       read_threads=2)
         c.evals.retrieval.update(dataset="sarclip1m/synthetic_tiny", data_dir="data/tensorflow_datasets",
-                                 subset=0, batch_size=32)
+                                 subset_size=0, batch_size=32)
         c.batch_size, c.total_steps, c.log_every, c.eval_every = 8, 4, 2, 4
         c.optim.warmup_steps = 1
         c.checkpoint.every = 2

@@ -50,6 +50,10 @@ def step_flops(compiled) -> float | None:
     return float(flops) if flops and flops > 0 else None
 
 
+# Shown on the terminal; everything goes to the files.
+SHOWN = ("loss", "image_to_text_accuracy", "learning_rate", "images_per_second", "mfu", "top1", "mean_recall")
+
+
 class MetricWriter:
     def __init__(self, workdir: str | epath.PathLike, total_steps: int, *, tensorboard: bool = True):
         self.enabled = jax.process_index() == 0
@@ -79,11 +83,10 @@ class MetricWriter:
         self._jsonl.write(json.dumps(record) + "\n")
         self._jsonl.flush()
         if self._tb is not None:
-            for k, v in metrics.items():
-                self._tb.add_scalar(f"{prefix}/{k}", float(v), int(step))
+            for k, v in metrics.items():  # TensorBoard tags allow no '@' (retrieval's r@K)
+                self._tb.add_scalar(f"{prefix}/{k}".replace("@", "_at_"), float(v), int(step))
             self._tb.flush()
-        shown = {k: v for k, v in metrics.items() if k in ("loss", "image_to_text_accuracy", "learning_rate",
-                                                             "images_per_second", "mfu", "top1", "mean_recall")}
+        shown = {k: v for k, v in metrics.items() if k.rsplit("/", 1)[-1] in SHOWN}
         text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
         if self._bar is not None:
             self._bar.set_postfix_str(text, refresh=False)
