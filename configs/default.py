@@ -4,8 +4,9 @@
     sarclip train --config configs/default.py:smoke=True --workdir /tmp/smoke    # seconds, for CI
     sarclip train --config configs/default.py --workdir runs/b --config.optim.lr=1e-3
 
-Builds `sarclip1m/synthetic` in data_dir if it is not there, trains, evaluates zero-shot
-classification and retrieval on the held-out test split, and writes WORKDIR/report.md.
+Builds the synthetic scenes in data_dir if they are not there, trains a sentencepiece tokenizer on
+their training captions, trains, evaluates zero-shot classification and retrieval on the
+held-out test split, and writes WORKDIR/report.md.
 """
 
 import ml_collections
@@ -13,6 +14,7 @@ import ml_collections
 from sarclip_jax.config_loading import parse_arg
 
 IMAGE_SIZE = 64
+VOCAB = 1024
 # A synthetic config built with `dataset_build`'s sizes under this name (any name starting with
 # "synthetic" is a synthetic config).
 DATASET = "sarclip1m/synthetic_default"
@@ -30,8 +32,11 @@ def get_config(arg=None):
     c.dataset_build = dict(enabled=True, num_train=6000, num_validation=500, num_test=1000,
                            image_size=IMAGE_SIZE, seed=0)
     # The Grain training pipeline (sarclip_jax.data.pipeline.PipelineConfig fields).
+    # Trained from scratch on SAR text: a sentencepiece tokenizer learnt from the training captions.
+    c.tokenizer_build = dict(enabled=True, vocab_size=VOCAB)
+    tokenizer = f"{a.data_dir}/tokenizers/{DATASET.replace('/', '_')}_sp{VOCAB}.model"
     c.data = dict(dataset=DATASET, data_dir=a.data_dir, split="train", image_size=IMAGE_SIZE,
-                  tokenizer="clip", context_length=77, num_workers=0, read_threads=2)
+                  tokenizer=tokenizer, context_length=77, num_workers=0, read_threads=2)
 
     c.mesh = dict(data=-1, fsdp=1, tensor=1)
     c.batch_size = 64
@@ -45,9 +50,9 @@ def get_config(arg=None):
     c.checkpoint = dict(every=500, keep=2, best_metric="zero_shot/top1", best_mode="max", async_save=True)
     c.evals = dict(
         zero_shot=dict(kind="zero_shot", dataset=DATASET, split="test", data_dir=a.data_dir,
-                       templates="sar", classes="synthetic", batch_size=128),
+                       templates="sar", classes="synthetic", tokenizer=tokenizer, batch_size=128),
         retrieval=dict(kind="retrieval", dataset=DATASET, split="test", data_dir=a.data_dir,
-                       protocol="multi_caption", subset_size=0, batch_size=128),
+                       protocol="multi_caption", subset_size=0, tokenizer=tokenizer, batch_size=128),
     )
     c.tensorboard = True
     c.peak_flops = 0.0  # per device; 0 looks the device up (none is known for CPUs)
@@ -55,9 +60,11 @@ def get_config(arg=None):
 
     if a.smoke:  # everything shrunk: a run that proves the wiring in seconds
         c.dataset_build.update(num_train=256, num_validation=64, num_test=128)
+        c.tokenizer_build.vocab_size = 256
         c.data.dataset = "sarclip1m/synthetic_smoke"
+        c.data.tokenizer = f"{a.data_dir}/tokenizers/sarclip1m_synthetic_smoke_sp256.model"
         for e in c.evals.values():
-            e.dataset = "sarclip1m/synthetic_smoke"
+            e.dataset, e.tokenizer = c.data.dataset, c.data.tokenizer
         c.batch_size, c.total_steps, c.log_every, c.eval_every = 16, 8, 4, 8
         c.checkpoint.every = 4
         c.optim.warmup_steps = 2

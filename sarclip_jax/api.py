@@ -25,18 +25,20 @@ ImageInput = Any  # a path, a PIL image, or an (H, W[, C]) uint8 array
 
 
 def load(path: str | epath.PathLike, model_name: str | None = None, *, dtype: str = "float32",
-         tokenizer: str = "clip") -> tuple[CLIP, Callable[[ImageInput], np.ndarray], Callable[..., np.ndarray]]:
+         tokenizer: str | None = None) -> tuple[CLIP, Callable[[ImageInput], np.ndarray], Callable[..., np.ndarray]]:
     """(model, preprocess, tokenizer) from a model directory or an OpenCLIP/SARCLIP weight file.
 
     `model_name` names the architecture of a weight file (e.g. "ViT-B-32"); a model directory
     records its own. `dtype` is the compute dtype ("bfloat16" halves activation memory on
-    accelerators; parameters stay float32).
+    accelerators; parameters stay float32). `tokenizer` defaults to the model directory's own
+    sentencepiece model if it has one, else CLIP's BPE ("clip").
     """
     from sarclip_jax.data.preprocess import ClipPreprocess
     from sarclip_jax.data.tokenizer import build_tokenizer
 
     if checkpoints.is_model_dir(path):
         model = checkpoints.load_model(path, dtype=dtype)
+        tokenizer = tokenizer or checkpoints.tokenizer_spec(path)
     else:
         from sarclip_jax.convert import load_pytorch_weights
         from sarclip_jax.models.config import MODEL_CONFIGS
@@ -45,6 +47,7 @@ def load(path: str | epath.PathLike, model_name: str | None = None, *, dtype: st
             raise ValueError(f"{path}: a weight file needs model_name=, one of {sorted(MODEL_CONFIGS)}")
         model = load_pytorch_weights(path, model_name, dtype=dtype)
     preprocess = ClipPreprocess(image_size=model.config.vision.image_size)
+    tokenizer = tokenizer or "clip"
     tok = build_tokenizer(tokenizer, context_length=model.config.text.context_length)
     if tok.vocab_size > model.config.text.vocab_size:
         raise ValueError(f"tokenizer {tokenizer!r} has {tok.vocab_size} ids but the model's text tower embeds only "

@@ -2,6 +2,7 @@
 
     DIR/model_config.json   the CLIPConfig (architecture, dtypes)
     DIR/params/             Orbax checkpoint of the parameters (nested dict, JAX layout)
+    DIR/tokenizer.model     its sentencepiece tokenizer, if it has one (else CLIP's BPE)
 
 `sarclip convert --to DIR` writes one, the trainer exports one to WORKDIR/model at the end of a
 run; `sarclip_jax.load(DIR)` reads either (given DIR or WORKDIR). Paths go through
@@ -23,6 +24,7 @@ from sarclip_jax.models.state import abstract_model, flat_params, model_from_fla
 
 CONFIG_FILE = "model_config.json"
 PARAMS_DIR = "params"
+TOKENIZER_FILE = "tokenizer.model"  # a sentencepiece model, when the text tower was trained with one
 
 
 EXPORT_SUBDIR = "model"  # where the trainer exports its final model inside a work directory
@@ -41,7 +43,9 @@ def resolve_model_dir(path: str | epath.PathLike) -> epath.Path | None:
     return None
 
 
-def save_model(model: CLIP, directory: str | epath.PathLike, *, overwrite: bool = False) -> epath.Path:
+def save_model(model: CLIP, directory: str | epath.PathLike, *, overwrite: bool = False,
+               tokenizer: str | epath.PathLike | None = None) -> epath.Path:
+    """Writes `model` (and a copy of its sentencepiece `tokenizer` file, if given) to `directory`."""
     import orbax.checkpoint as ocp
 
     directory = epath.Path(directory)
@@ -52,7 +56,17 @@ def save_model(model: CLIP, directory: str | epath.PathLike, *, overwrite: bool 
         ckptr.save((directory / PARAMS_DIR).resolve(), _nest(flat_params(model)), force=overwrite)
     if jax.process_index() == 0:  # the parameters were saved by every process together
         (directory / CONFIG_FILE).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
+        if tokenizer is not None:
+            (directory / TOKENIZER_FILE).write_bytes(epath.Path(tokenizer).read_bytes())
     return directory
+
+
+def tokenizer_spec(directory: str | epath.PathLike) -> str:
+    """The tokenizer a model directory was trained with: its own sentencepiece file, else "clip"."""
+    model_dir = resolve_model_dir(directory)
+    if model_dir is not None and (model_dir / TOKENIZER_FILE).exists():
+        return str(model_dir / TOKENIZER_FILE)
+    return "clip"
 
 
 def read_model_config(directory: str | epath.PathLike) -> CLIPConfig:

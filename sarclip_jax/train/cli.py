@@ -46,10 +46,11 @@ def main(cfg, workdir: str, config_spec: str = "") -> int:
     from etils import epath
 
     from sarclip_jax.data import pipeline
-    from sarclip_jax.train import datasets, loop
+    from sarclip_jax.train import loop, prepare
 
     workdir = epath.Path(workdir)
-    datasets.ensure_built(cfg)
+    prepare.ensure_dataset(cfg)
+    prepare.ensure_tokenizer(cfg)
     data_fn = pipeline.make_data_fn(pipeline.PipelineConfig.from_dict(cfg.data))
     evaluators = build_evaluators(cfg)
     result = loop.train(cfg, workdir, data_fn, evaluators)

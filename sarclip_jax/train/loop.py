@@ -26,7 +26,7 @@ from flax import nnx
 
 from sarclip_jax import sharding
 from sarclip_jax.models.config import CLIPConfig, get_model_config
-from sarclip_jax.train import checkpointing, metrics, optim, state as state_lib
+from sarclip_jax.train import checkpointing, metrics, optim, prepare, state as state_lib
 from sarclip_jax.train.step import StepConfig, make_train_step
 from sarclip_jax.train.validate import validate_train_config
 
@@ -50,7 +50,11 @@ def model_config(cfg: ml_collections.ConfigDict) -> CLIPConfig:
     overrides = dict(dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat)
     if cfg.loss.kind == "siglip":
         overrides["init_logit_bias"] = m.get("init_logit_bias", -10.0)
-    return get_model_config(m.name, **overrides)
+    model_cfg = get_model_config(m.name, **overrides)
+    vocab = prepare.tokenizer_vocab_size(cfg.data.tokenizer) if "data" in cfg else None
+    if vocab is not None:  # a text tower trained from scratch embeds exactly its tokenizer's ids
+        model_cfg = model_cfg.replace(text=dataclasses.replace(model_cfg.text, vocab_size=vocab, eos_id=vocab - 1))
+    return model_cfg
 
 
 def initial_params(cfg: ml_collections.ConfigDict, model_cfg: CLIPConfig):
@@ -188,8 +192,9 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
     if stopped_by == "completed":
         from sarclip_jax import checkpoints
 
+        tokenizer = cfg.data.tokenizer if "data" in cfg and str(cfg.data.tokenizer).endswith(".model") else None
         checkpoints.save_model(nnx.merge(graphdef, state["params"]), workdir / checkpoints.EXPORT_SUBDIR,
-                               overwrite=True)
+                               overwrite=True, tokenizer=tokenizer)
     summary = {"final_step": step, "stopped_by": stopped_by, "train": last, "eval": eval_results}
     if jax.process_index() == 0:
         (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
