@@ -14,7 +14,7 @@ import ml_collections
 from sarclip_jax.config_loading import parse_arg
 
 IMAGE_SIZE = 64
-VOCAB = 1024
+VOCAB = 256  # the synthetic captions use about 60 distinct words
 # A synthetic config built with `dataset_build`'s sizes under this name (any name starting with
 # "synthetic" is a synthetic config).
 DATASET = "sarclip1m/synthetic_default"
@@ -60,9 +60,8 @@ def get_config(arg=None):
 
     if a.smoke:  # everything shrunk: a run that proves the wiring in seconds
         c.dataset_build.update(num_train=256, num_validation=64, num_test=128)
-        c.tokenizer_build.vocab_size = 256
         c.data.dataset = "sarclip1m/synthetic_smoke"
-        c.data.tokenizer = f"{a.data_dir}/tokenizers/sarclip1m_synthetic_smoke_sp256.model"
+        c.data.tokenizer = f"{a.data_dir}/tokenizers/sarclip1m_synthetic_smoke_sp{VOCAB}.model"
         for e in c.evals.values():
             e.dataset, e.tokenizer = c.data.dataset, c.data.tokenizer
         c.batch_size, c.total_steps, c.log_every, c.eval_every = 16, 8, 4, 8

@@ -6,7 +6,9 @@ Each record pairs a random image with a caption naming its index, so a tiny mode
 pairing; the Grain iterator is checkpointable like the real pipeline's.
 """
 
+import json
 import os
+import signal
 import sys
 import time
 
@@ -56,11 +58,52 @@ def config(total_steps: int, **overrides) -> ml_collections.ConfigDict:
     return apply_overrides(cfg, [f"{k}={v}" for k, v in overrides.items()])
 
 
+class ProbeEvaluator:
+    """A cheap stand-in evaluator (the real ones are tested in test_eval_*): a number that depends
+    on the parameters, so best-checkpoint tracking has something to rank."""
+
+    def __init__(self, kill_on_call: int = 0):
+        self.calls, self.kill_on_call = 0, kill_on_call
+
+    def run(self, model):
+        self.calls += 1
+        if self.calls == self.kill_on_call:  # die in the middle of an evaluation
+            os.kill(os.getpid(), signal.SIGKILL)
+        return [("probe/proj_norm", float(np.linalg.norm(np.asarray(model.visual.proj[...]))))]
+
+
+def instrument_saves(kill_after_save_step: int = 0, resource_log: str = ""):
+    """Test-only hooks on Checkpointer.save: SIGKILL right after an asynchronous save of a given
+    step has started (so it is still being written), and/or log host memory and open files."""
+    from sarclip_jax.train import checkpointing
+
+    original = checkpointing.Checkpointer.save
+
+    def save(self, step, *args, **kwargs):
+        out = original(self, step, *args, **kwargs)
+        if resource_log:
+            with open(resource_log, "a") as f:
+                f.write(json.dumps({"step": int(step), "rss": _rss_bytes(), "fds": len(os.listdir("/proc/self/fd"))})
+                        + "\n")
+        if step == kill_after_save_step:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return out
+
+    checkpointing.Checkpointer.save = save
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+
+
 def main(argv):
     workdir, steps, *rest = argv
     overrides = dict(item.split("=", 1) for item in rest)
     nan_at = overrides.pop("nan_at_record", None)
     sleep = float(overrides.pop("sleep_per_step", 0))
+    kill_in_eval = int(overrides.pop("kill_on_eval_call", 0))
+    instrument_saves(int(overrides.pop("kill_after_save_step", 0)), overrides.pop("resource_log", ""))
     from sarclip_jax.train import distributed, loop
 
     cfg = config(int(steps), **overrides)
@@ -69,7 +112,8 @@ def main(argv):
     def fn(*args):
         return data_fn(*args, nan_at_record=int(nan_at) if nan_at else None, sleep_per_batch=sleep)
 
-    result = loop.train(cfg, workdir, fn)
+    evaluators = {"probe": ProbeEvaluator(kill_in_eval)} if cfg.eval_every else {}
+    result = loop.train(cfg, workdir, fn, evaluators)
     print(f"RESULT {result.final_step} {result.stopped_by} {result.last_metrics.get('loss')}", flush=True)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -73,14 +74,30 @@ class Checkpointer:
         return self.manager.restore(step, args=args)["state"]
 
     def restore_latest(self, abstract_state: Any, data_iterator: Any) -> tuple[int, Any] | None:
-        """(step, state) from the newest readable checkpoint, or None when there is none."""
+        """(step, state) from the newest readable checkpoint, or None when there is none.
+
+        A checkpoint that cannot be read is moved to ../corrupt_checkpoints/STEP (kept for
+        inspection, out of the way of the run, which will write that step again).
+        """
         for step in reversed(self.all_steps()):
             try:
                 return step, self.restore(step, abstract_state, data_iterator)
             except Exception as e:  # a corrupted or partial checkpoint: fall back to an older one
                 log.warning("checkpoint %s at step %d could not be restored (%s: %s); trying an older one",
-                            self.directory, step, type(e).__name__, e)
+                            self.directory, step, type(e).__name__, str(e).splitlines()[0][:300])
+                self._set_aside(step)
         return None
+
+    def _set_aside(self, step: int) -> None:
+        if jax.process_index() == 0:
+            aside = self.directory.parent / "corrupt_checkpoints"
+            aside.mkdir(parents=True, exist_ok=True)
+            target = aside / str(step)
+            if target.exists():
+                target = aside / f"{step}.{int(time.time())}"
+            (self.directory / str(step)).rename(target)
+            log.warning("moved the unreadable checkpoint to %s", target)
+        self.manager.reload()
 
     def wait(self) -> None:
         self.manager.wait_until_finished()
