@@ -31,6 +31,7 @@ INSTALL_REQUIRES = [
 TEST_REQUIRES = [
     "pytest>=8",
     "pytest-timeout>=2.3",
+    "hypothesis>=6.100",  # fuzzing the readers and parsers
     # Test-only references. Exactly the CPU wheel: a bare `torch` would pull a CUDA build.
     "torch==2.13.0",
     "open_clip_torch>=3.0,<4",

@@ -9,7 +9,7 @@ Config fields (exactly one of `dataset`, `folder`, `csv`):
         sub-folders (or <split>/<class>/ with `split`); classes are the sorted folder names
     csv="/data/sarclip/retrieval_file_list.csv"                    an OpenCLIP CSV/TSV of
         (image path, caption) rows, as SARCLIP ships its retrieval list; paths resolve against
-        the CSV's folder, then `image_root`
+        the CSV's folder, then `image_root`; a path leading outside both is skipped, never read
     float_scale="amplitude"   what float pixels in files are (intensity | amplitude | db)
     classes=None              text labels only: the label vocabulary, a list or a prompts set
                               name ("synthetic"); default the sorted labels found
@@ -196,7 +196,7 @@ def _from_folder(cfg) -> EvalSet:
 
 
 def _from_csv(cfg) -> EvalSet:
-    from tfds_sarclip import release
+    from tfds_sarclip import paths, release
 
     path = epath.Path(cfg.csv)
     roots = [path.parent] + ([epath.Path(cfg.image_root)] if cfg.get("image_root") else [])
@@ -206,7 +206,15 @@ def _from_csv(cfg) -> EvalSet:
         if not caption:
             skipped["no_caption"].append(image_path)
             continue
-        resolved = release.resolve(image_path, roots)
+        problem = release.row_problem(image_path, caption)
+        if problem:
+            skipped[f"bad_row:{problem}"].append(image_path.encode("utf-8", "backslashreplace").decode())
+            continue
+        try:
+            resolved = release.resolve(image_path, roots)
+        except paths.OutsideRootError:  # never read: the CSV names a file outside its folder and image_root
+            skipped["path_outside_root"].append(image_path)
+            continue
         load = _missing_loader(image_path) if resolved is None else _file_loader(resolved, scale, image_path)
         items.append(Item(image_path, load, (caption,)))
     return EvalSet(str(path), "csv", items, [], dict(skipped))

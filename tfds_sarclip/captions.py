@@ -89,8 +89,9 @@ def centre(box: Box) -> tuple[float, float]:
 
 def region_of(box: Box) -> str:
     cy, cx = centre(box)
-    row = min(int(cy * 3), 2)
-    col = min(int(cx * 3), 2)
+    # A box hanging over the border can have its centre outside [0, 1]: it is in the edge cell.
+    row = min(max(int(cy * 3), 0), 2)
+    col = min(max(int(cx * 3), 0), 2)
     return REGION_NAMES[row][col]
 
 

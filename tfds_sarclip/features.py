@@ -48,6 +48,7 @@ class RawRecord:
     float_scale: str = ""  # with scale="auto": the scale of float data (integers are "display")
     background: str = ""  # scene type when known (synthetic scenes)
     problem: str = ""  # a parser's reason the annotation is unusable (reported as bad_annotation)
+    problem_reason: str = ""  # the report reason for `problem` when not bad_annotation (path_outside_root)
 
 
 def image_features() -> dict[str, Any]:
@@ -92,8 +93,8 @@ def load_array(raw: RawRecord) -> tuple[np.ndarray, bytes | None]:
     except sar_readers.ImageDecodeError as e:
         reason = report_lib.MISSING_FILE if "file not found" in str(e) else report_lib.UNREADABLE
         raise RecordError(reason, str(e)) from e
-    except (OSError, ValueError) as e:
-        raise RecordError(report_lib.UNREADABLE, f"{type(e).__name__}: {e}") from e
+    except Exception as e:  # loaders run third-party decoders (.mat, MSTAR) on untrusted files
+        raise RecordError(report_lib.UNREADABLE, f"{raw.image_id}: {type(e).__name__}: {e}") from e
     if isinstance(loaded, (bytes, bytearray)):
         try:
             return sar_readers.decode_image_bytes(bytes(loaded), raw.image_id), bytes(loaded)
@@ -102,10 +103,15 @@ def load_array(raw: RawRecord) -> tuple[np.ndarray, bytes | None]:
     return np.asarray(loaded), None
 
 
-def _check_objects(objects: Sequence[tuple[str, Box]], image_id: str) -> tuple[np.ndarray, list[str]]:
+def check_objects(objects: Sequence[tuple[str, Box]], image_id: str) -> tuple[np.ndarray, list[str]]:
+    """(boxes clipped to [0, 1], labels); RecordError(bad_annotation) on a non-finite or empty box
+    or an empty label."""
     boxes, labels = [], []
     for label, box in objects:
-        b = np.asarray(box, np.float64)
+        try:
+            b = np.asarray(box, np.float64)
+        except (TypeError, ValueError):
+            b = np.full(1, np.nan)
         if b.shape != (4,) or not np.all(np.isfinite(b)) or not label:
             raise RecordError(report_lib.BAD_ANNOTATION, f"{image_id}: box {box!r} label {label!r}")
         b = np.clip(b, 0.0, 1.0)  # boxes a pixel past the border are common in COCO-style files
@@ -132,7 +138,7 @@ def to_example(raw: RawRecord, with_captions: bool = True) -> dict[str, Any]:
         raise ValueError(f"{raw.source}: scale 'auto' needs float_scale in {sar_radiometry.SCALES}, "
                          f"got {raw.float_scale!r}")
     if raw.problem:
-        raise RecordError(report_lib.BAD_ANNOTATION, f"{raw.image_id}: {raw.problem}")
+        raise RecordError(raw.problem_reason or report_lib.BAD_ANNOTATION, f"{raw.image_id}: {raw.problem}")
     captions = [c.strip() for c in raw.captions if c and c.strip()]
     if with_captions and not captions:
         raise RecordError(report_lib.EMPTY_CAPTION, raw.image_id)
@@ -166,7 +172,7 @@ def to_example(raw: RawRecord, with_captions: bool = True) -> dict[str, Any]:
         "image_id": raw.image_id,
     }
     if with_captions:
-        boxes, labels = _check_objects(raw.objects, raw.image_id)
+        boxes, labels = check_objects(raw.objects, raw.image_id)
         example.update(label=raw.label, background=raw.background, captions=captions,
                        objects={"bbox": boxes, "label": labels})
     return example
@@ -174,17 +180,23 @@ def to_example(raw: RawRecord, with_captions: bool = True) -> dict[str, Any]:
 
 def generate(records, split: str, report: report_lib.BuildReport, with_captions: bool = True,
              extra: Callable[[RawRecord], dict[str, Any]] | None = None):
-    """Yields (key, example) for the good records, counting every record in `report`."""
+    """Yields (key, example) for the good records, counting every record in `report`. A key seen
+    before in the split is reported as a duplicate (TFDS would stop the whole build on it)."""
+    seen: set[str] = set()
     for raw in records:
+        key = f"{raw.source}/{raw.image_id}"
         try:
             example = to_example(raw, with_captions=with_captions)
+            if key in seen:
+                raise RecordError(report_lib.DUPLICATE, f"{raw.image_id}: listed twice")
         except RecordError as e:
             report.skip(raw.source, split, e.reason, raw.image_id, e.detail)
             continue
+        seen.add(key)
         if extra is not None:
             example.update(extra(raw))
         report.keep(raw.source, split)
-        yield f"{raw.source}/{raw.image_id}", example
+        yield key, example
 
 
 def nonempty_splits(generators: dict[str, Any], report: report_lib.BuildReport) -> dict[str, Any]:

@@ -23,6 +23,13 @@ UNREADABLE = "unreadable_image"
 EMPTY_CAPTION = "empty_caption"
 BAD_BANDS = "wrong_band_count"
 BAD_ANNOTATION = "bad_annotation"
+OUTSIDE_ROOT = "path_outside_root"  # an annotation's path leads out of the dataset root
+DUPLICATE = "duplicate_record"  # a second record with the key of one already written
+
+
+class AnnotationFileError(ValueError):
+    """An annotation or list file (CSV, COCO JSON) that cannot be parsed at all; names the file.
+    It stops the build: such a file often decides the held-out test set, so guessing is unsafe."""
 
 
 class AllRecordsBadError(RuntimeError):

@@ -6,10 +6,18 @@ normalise, one caption drawn at random and tokenized -> batch (remainder dropped
 draw comes from Grain's per-position generator, so a position always yields the same example:
 the iterator's state (`get_state` / Orbax's grain handler) resumes batch for batch.
 
+Bad records in training: a record that cannot be read, decoded or turned into a finite image is
+replaced by the next readable record of the process's shard (in source order), drawn with the
+same per-position generator, so batches keep their size and a resumed run still sees the same
+batches. Each replacement is logged (record, cause) and counted per process (`bad_record_count`);
+MAX_BAD_IN_A_ROW unreadable records in a row stop the run with BadDataError.
+
 Evaluation (`eval_iterator`): every record exactly once, in dataset order, no augmentation; the
 last batches are padded and a `mask` marks the real examples. Global batch b is records
 [b * G, (b + 1) * G) with G = per-process batch x process count, process p holding the p-th
-slice of each, so a gather over processes restores dataset order.
+slice of each, so a gather over processes restores dataset order. A record that cannot be read
+is counted, not scored: `bad` is True and `mask` False (its `index` is kept, unlike padding's -1).
+Text labels (sarclip1m's class words) need the vocabulary: `classes=[...]`.
 
 Config snippet (the trainer's `data_fn`):
 
@@ -21,13 +29,53 @@ Config snippet (the trainer's `data_fn`):
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from sarclip_jax.data import sar_augment, sar_radiometry, sar_transforms
+
+log = logging.getLogger(__name__)
+
+# Unreadable training records in a row after which the run stops: one damaged file is replaced,
+# a run of them means the dataset or its storage is broken.
+MAX_BAD_IN_A_ROW = 32
+
+
+class BadDataError(RuntimeError):
+    """Too many unreadable records in a row; names them and the last cause."""
+
+
+class _BadRecords:
+    """Per-process count of bad records met (Grain worker processes each keep their own and log
+    every one; the count is exact when num_workers=0)."""
+
+    def __init__(self):
+        self._lock, self.count = threading.Lock(), 0
+
+    def add(self, what: str, where: str, error: Exception) -> None:
+        with self._lock:
+            self.count += 1
+            n = self.count
+        log.warning("%s: record %s is unreadable (%s: %s); %d bad record(s) in this process so far",
+                    what, where, type(error).__name__, error, n)
+
+
+BAD_RECORDS = _BadRecords()
+
+
+def bad_record_count() -> int:
+    """Bad records met by the pipelines of this process (training replacements and eval failures)."""
+    return BAD_RECORDS.count
+
+
+def _record_name(record, index: int) -> str:
+    image_id = record.get("image_id") if isinstance(record, dict) else None
+    return f"#{index}" if image_id is None else f"#{index} ({sar_transforms.text_of(image_id)})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,19 +160,43 @@ class _Tokenize:
 
 
 class TrainTransform:
-    """record, rng -> {"image": (S, S, 3) float32, "text": (L,) int32}."""
+    """source index, rng -> {"image": (S, S, 3) float32, "text": (L,) int32}. A bad record is
+    replaced by the next readable one of this process's shard (see the module docstring)."""
 
-    def __init__(self, cfg: PipelineConfig, tokenizer: str | Callable | None = None):
-        self.cfg = cfg
+    def __init__(self, cfg: PipelineConfig, source, tokenizer: str | Callable | None = None, shard_index: int = 0,
+                 shard_count: int = 1):
+        self.cfg, self.source = cfg, source
+        self.shard_index, self.shard_count = shard_index, shard_count
+        self.shard_len = len(range(shard_index, len(source), shard_count))
         self.tokenize = _Tokenize(tokenizer if tokenizer is not None else cfg.tokenizer, cfg.context_length)
 
-    def __call__(self, record: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def prepare(self, record: dict, rng: np.random.Generator) -> tuple[str, np.ndarray]:
         cfg = self.cfg
         # The caption is drawn first, so the choice does not depend on the augmentation settings.
-        text = self.tokenize([sar_transforms.pick_caption(record, rng)])[0]
+        caption = sar_transforms.pick_caption(record, rng)
         image = sar_transforms.image_for_model(record, cfg.image_size, cfg.radiometry, cfg.augment, rng,
                                                cfg.mean, cfg.std)
-        return {"image": image, "text": text}
+        if not np.all(np.isfinite(image)):
+            raise ValueError("non-finite pixels after preprocessing")
+        return caption, image
+
+    def __call__(self, index: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        local = (index - self.shard_index) // self.shard_count
+        tried, last = [], None
+        for k in range(min(MAX_BAD_IN_A_ROW, self.shard_len)):
+            j = self.shard_index + (local + k) % self.shard_len * self.shard_count
+            record = None
+            try:
+                record = self.source[j]
+                caption, image = self.prepare(record, rng)
+            except Exception as e:  # decoders and sources raise many types on damaged data
+                tried.append(_record_name(record, j))
+                BAD_RECORDS.add("training", tried[-1], e)
+                last = e
+                continue
+            return {"image": image, "text": self.tokenize([caption])[0]}
+        raise BadDataError(f"{len(tried)} training records in a row are unreadable ({', '.join(tried)}); "
+                           f"last cause: {type(last).__name__}: {last}") from last
 
 
 def _iterate(ds, cfg: PipelineConfig, batch_size: int, drop_remainder: bool):
@@ -150,14 +222,15 @@ def train_dataset(source, cfg: PipelineConfig, global_batch: int, shard_index: i
     if not 0 <= shard_index < shard_count:
         raise ValueError(f"shard_index {shard_index} out of range for {shard_count} processes")
     per_process = global_batch // shard_count
-    ds = grain.MapDataset.source(source)[shard_index::shard_count]  # each process reads only its shard
+    # Source indices of this process's shard; the transform reads them, so that it can replace a bad one.
+    ds = grain.MapDataset.range(len(source))[shard_index::shard_count]
     if len(ds) == 0:
         raise ValueError(f"process {shard_index} of {shard_count} has no record ({len(source)} in the split)")
     ds = ds.shuffle(seed=seed).repeat()
     # Each process draws its own augmentations: with one seed everywhere, position i of every
     # process would get the same caption index and the same speckle field.
     draw_seed = int(np.random.SeedSequence([seed, shard_index]).generate_state(1)[0])
-    ds = ds.random_map(TrainTransform(cfg, tokenizer), seed=draw_seed)
+    ds = ds.random_map(TrainTransform(cfg, source, tokenizer, shard_index, shard_count), seed=draw_seed)
     return _iterate(ds, cfg, per_process, drop_remainder=True)
 
 
@@ -178,26 +251,61 @@ def make_data_fn(cfg: PipelineConfig, tokenizer: str | Callable | None = None):
 
 # --- evaluation ---------------------------------------------------------------------------------
 
-class EvalTransform:
-    """Global position -> example with mask; positions past the end are zero padding."""
+class LabelVocabularyError(ValueError):
+    """Text labels without a vocabulary to number them."""
 
-    def __init__(self, source, cfg: PipelineConfig, fields: str, tokenizer: str | Callable | None = None):
+
+class EvalTransform:
+    """Global position -> example with mask; positions past the end are zero padding, and a record
+    that cannot be read is marked `bad` (mask False, index kept) and counted."""
+
+    def __init__(self, source, cfg: PipelineConfig, fields: str, tokenizer: str | Callable | None = None,
+                 classes: Sequence[str] | None = None):
         if fields not in ("captions", "label"):
             raise ValueError(f"eval fields must be 'captions' or 'label', got {fields!r}")
         self.source, self.cfg, self.fields = source, cfg, fields
+        self.classes = {str(name): k for k, name in enumerate(classes)} if classes is not None else None
         self.tokenize = _Tokenize(tokenizer if tokenizer is not None else cfg.tokenizer, cfg.context_length)
+
+    def label(self, record: dict) -> int:
+        raw = record["label"]
+        if isinstance(raw, (int, np.integer)):  # a ClassLabel
+            return int(raw)
+        name = sar_transforms.text_of(raw).strip()
+        if self.classes is None:
+            raise LabelVocabularyError(f"the dataset's labels are text (e.g. {name!r}): pass classes=[...], "
+                                       "the label vocabulary, to number them")
+        if name not in self.classes:
+            raise KeyError(f"label {name!r} is not one of the {len(self.classes)} classes")
+        return self.classes[name]
 
     def __call__(self, position: int) -> dict[str, np.ndarray]:
         cfg, size = self.cfg, self.cfg.image_size
         real = position < len(self.source)
-        out = {"mask": np.asarray(real, np.bool_), "index": np.asarray(position if real else -1, np.int32)}
-        record = self.source[position] if real else None
-        out["image"] = (sar_transforms.image_for_model(record, size, cfg.radiometry, None, None, cfg.mean, cfg.std)
-                        if real else np.zeros((size, size, 3), np.float32))
+        out = {"mask": np.asarray(real, np.bool_), "index": np.asarray(position if real else -1, np.int32),
+               "bad": np.asarray(False)}
+        image, label, captions = np.zeros((size, size, 3), np.float32), -1, []
+        if real:
+            record = None
+            try:
+                record = self.source[position]
+                image = sar_transforms.image_for_model(record, size, cfg.radiometry, None, None, cfg.mean, cfg.std)
+                if not np.all(np.isfinite(image)):
+                    raise ValueError("non-finite pixels after preprocessing")
+                if self.fields == "label":
+                    label = self.label(record)
+                else:
+                    captions = sar_transforms.captions_of(record)[:cfg.max_captions]
+            except LabelVocabularyError:
+                raise
+            except Exception as e:  # counted and reported, never scored
+                BAD_RECORDS.add("evaluation", _record_name(record, position), e)
+                image, label, captions = np.zeros((size, size, 3), np.float32), -1, []
+                out["mask"], out["bad"] = np.asarray(False), np.asarray(True)
+        out["image"] = image
         if self.fields == "label":
-            out["label"] = np.asarray(int(record["label"]) if real else -1, np.int32)
+            out["label"] = np.asarray(label, np.int32)
             return out
-        captions = sar_transforms.captions_of(record)[:cfg.max_captions] if real else []
         text = np.zeros((cfg.max_captions, cfg.context_length), np.int32)
         if captions:
             text[:len(captions)] = self.tokenize(captions)
@@ -207,7 +315,8 @@ class EvalTransform:
 
 
 def eval_dataset(source, cfg: PipelineConfig, batch_size: int, shard_index: int = 0, shard_count: int = 1,
-                 fields: str = "captions", tokenizer: str | Callable | None = None):
+                 fields: str = "captions", tokenizer: str | Callable | None = None,
+                 classes: Sequence[str] | None = None):
     """This process's eval IterDataset: `batch_size` examples per batch, every record seen once
     over all processes, padded with mask=False; all processes yield the same number of batches."""
     import grain
@@ -223,10 +332,11 @@ def eval_dataset(source, cfg: PipelineConfig, batch_size: int, shard_index: int 
         return b * global_batch + shard_index * batch_size + j
 
     ds = grain.MapDataset.range(num_batches * batch_size).map(position)
-    ds = ds.map(EvalTransform(source, cfg, fields, tokenizer))
+    ds = ds.map(EvalTransform(source, cfg, fields, tokenizer, classes))
     return _iterate(ds, cfg, batch_size, drop_remainder=False)
 
 
 def eval_iterator(source, cfg: PipelineConfig, batch_size: int, shard_index: int = 0, shard_count: int = 1,
-                  fields: str = "captions", tokenizer: str | Callable | None = None):
-    return iter(eval_dataset(source, cfg, batch_size, shard_index, shard_count, fields, tokenizer))
+                  fields: str = "captions", tokenizer: str | Callable | None = None,
+                  classes: Sequence[str] | None = None):
+    return iter(eval_dataset(source, cfg, batch_size, shard_index, shard_count, fields, tokenizer, classes))

@@ -50,10 +50,16 @@ def record(source: str, root: epath.Path, path_or_id, load: Callable, *, seed: i
            objects: list, nouns: Mapping[str, tuple[str, str]] | None = None, scale: str = "auto",
            float_scale: str = "amplitude", polarisation: str = "", sensor: str = "",
            given_captions: list[str] | None = None, allowed_bands=(1, 2, 3),
-           problem: str = "") -> features.RawRecord:
+           problem: str = "", problem_reason: str = "") -> features.RawRecord:
     """A RawRecord whose five captions come from the generator (or the source's own captions).
-    `problem` marks an unusable annotation: the record is then reported, not written."""
+    `problem` marks an unusable annotation: the record is then reported (as `problem_reason`, by
+    default bad_annotation), not written."""
     image_id = str(path_or_id.relative_to(root)) if isinstance(path_or_id, epath.Path) else str(path_or_id)
+    if not problem:
+        try:  # before captions are written from them: a NaN or infinite box has no region
+            features.check_objects(objects, image_id)
+        except features.RecordError as e:
+            problem = e.detail
     if problem:
         objects, given_captions = [], []
     elif given_captions is None:
@@ -61,7 +67,8 @@ def record(source: str, root: epath.Path, path_or_id, load: Callable, *, seed: i
         given_captions = captions.make_captions(scene, seed, f"{source}/{image_id}")
     return features.RawRecord(source=source, image_id=image_id, load=load, scale=scale, float_scale=float_scale,
                               captions=given_captions, label=label, objects=objects, polarisation=polarisation,
-                              sensor=sensor, allowed_bands=allowed_bands, problem=problem)
+                              sensor=sensor, allowed_bands=allowed_bands, problem=problem,
+                              problem_reason=problem_reason)
 
 
 def image_size(path: epath.Path) -> tuple[int, int] | None:

@@ -79,7 +79,11 @@ def records(root: epath.Path, split: str, seed: int):
         png = png_dir / f"{stem}.png" if png_dir else None
         size = common.image_size(png) if png is not None and png.exists() else None
         objects, problem = [], "" if size else f"no readable PNGImages/{stem}.png to size the boxes"
-        for cls, c in parse_dota(ann.read_text()) if size else []:
+        try:
+            lines = parse_dota(ann.read_text()) if size else []
+        except (OSError, UnicodeDecodeError) as e:
+            lines, problem = [], f"{ann.name}: {type(e).__name__}: {e}"
+        for cls, c in lines:
             xs, ys = c[0::2], c[1::2]
             label = common.words(cls)
             objects.append((label, common.pixel_box(min(xs), min(ys), max(xs), max(ys), *size)))

@@ -6,6 +6,10 @@
 Six categories (ship, aircraft, car, tank, bridge, harbor). COCO boxes are [x, y, w, h] in
 pixels, normalised by the image's width and height from the JSON. The official val and test
 splits become validation and test, so neither reaches training.
+
+An image entry with an unusable field is a bad annotation; one whose `file_name` leads outside
+the source's folder is `path_outside_root` and is never read. A JSON file that does not parse,
+or whose images / annotations / categories are not lists of objects, stops the build, naming it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import json
 
 from etils import epath
 
+from tfds_sarclip import paths
+from tfds_sarclip import report as report_lib
 from tfds_sarclip.sources import common
 
 NAME = "sardet100k"
@@ -26,37 +32,89 @@ def find(manual_dir: epath.Path) -> epath.Path | None:
     return common.find_dir(manual_dir, ["sardet"])
 
 
+def _annotation_file(root: epath.Path, split: str) -> epath.Path | None:
+    ann_dir = common.child(root, "Annotations")
+    return common.child(ann_dir, f"{SPLITS[split]}.json") if ann_dir else None
+
+
+def load_coco(path: epath.Path) -> dict:
+    """The COCO dict, its three lists checked to hold objects; AnnotationFileError otherwise."""
+    try:
+        coco = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as e:
+        raise report_lib.AnnotationFileError(f"{path}: not readable COCO JSON ({type(e).__name__}: {e})") from e
+    if not isinstance(coco, dict):
+        raise report_lib.AnnotationFileError(f"{path}: a COCO file is a JSON object, got {type(coco).__name__}")
+    for key in ("images", "annotations", "categories"):
+        entries = coco.setdefault(key, [])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise report_lib.AnnotationFileError(f"{path}: '{key}' must be a list of objects")
+    return coco
+
+
+def _file_name(image: dict) -> str:
+    name = image.get("file_name")
+    return name if isinstance(name, str) and name.strip() and "\0" not in name else ""
+
+
 def test_names(root: epath.Path) -> set[str]:
     """File names of the official test images (another source may reuse them)."""
-    ann_dir = common.child(root, "Annotations")
-    ann = common.child(ann_dir, "test.json") if ann_dir else None
+    ann = _annotation_file(root, "test")
     if ann is None:
         return set()
-    return {epath.Path(im["file_name"]).name for im in json.loads(ann.read_text()).get("images", [])}
+    return {epath.Path(name).name for name in map(_file_name, load_coco(ann)["images"]) if name}
+
+
+def _hashable(value):
+    return value if isinstance(value, (int, float, str)) else None  # lists, dicts: no valid id
+
+
+def _objects(annotations: list[dict], names: dict, width, height) -> list:
+    """(label, box) per annotation; raises KeyError / TypeError / ValueError on a bad one (boxes
+    that are not finite or empty are caught by common.record)."""
+    width, height = float(width or 0), float(height or 0)
+    objects = []
+    for a in annotations:
+        if not isinstance(a.get("bbox"), list):
+            raise TypeError(f"annotation {a.get('id')!r}: bbox {a.get('bbox')!r} is not a list")
+        x, y, w, h = (float(v) for v in a["bbox"])
+        label = names[_hashable(a.get("category_id"))]
+        objects.append((label, common.pixel_box(x, y, x + w, y + h, width, height)))
+    return objects
 
 
 def records(root: epath.Path, split: str, seed: int):
-    ann_dir = common.child(root, "Annotations")
-    ann = common.child(ann_dir, f"{SPLITS[split]}.json") if ann_dir else None
+    ann = _annotation_file(root, split)
     if ann is None:
         return
-    coco = json.loads(ann.read_text())
-    names = {c["id"]: str(c["name"]).lower() for c in coco.get("categories", [])}
+    coco = load_coco(ann)
+    names = {_hashable(c.get("id")): str(c.get("name", "")).lower() for c in coco["categories"]}
+    names.pop(None, None)  # categories without a usable id name nothing
     by_image = collections.defaultdict(list)
-    for a in coco.get("annotations", []):
-        by_image[a.get("image_id")].append(a)
+    for a in coco["annotations"]:
+        by_image[_hashable(a.get("image_id"))].append(a)
     image_dir = common.child(root, "JPEGImages")
-    for image in sorted(coco.get("images", []), key=lambda im: str(im.get("file_name"))):
-        path = (image_dir / SPLITS[split] / image["file_name"]) if image_dir else root / image["file_name"]
-        width, height = float(image.get("width") or 0), float(image.get("height") or 0)
-        objects, problem = [], ""
-        for a in by_image.get(image.get("id"), []):
-            try:
-                x, y, w, h = (float(v) for v in a["bbox"])
-                label = names[a.get("category_id")]
-                objects.append((label, common.pixel_box(x, y, x + w, y + h, width, height)))
-            except (KeyError, TypeError, ValueError) as e:
-                problem = f"annotation {a.get('id')}: {type(e).__name__} {e}"
+    folder = image_dir / SPLITS[split] if image_dir else root
+    for index, image in sorted(enumerate(coco["images"]), key=lambda e: (_file_name(e[1]), e[0])):
+        name = _file_name(image)
+        entry = f"{ann.name} image #{index}"
+        if not name:
+            yield _bad(root, entry, f"file_name {image.get('file_name')!r}", seed)
+            continue
+        path = folder / name  # an absolute name replaces the folder: caught next
+        if not paths.is_inside(path, [root]):
+            yield _bad(root, entry, f"file_name {name!r} leads outside {root}", seed, report_lib.OUTSIDE_ROOT)
+            continue
+        try:
+            objects, problem = _objects(by_image.get(_hashable(image.get("id")), []), names,
+                                        image.get("width"), image.get("height")), ""
+        except (KeyError, TypeError, ValueError) as e:
+            objects, problem = [], f"{type(e).__name__}: {e}"
         main = collections.Counter(label for label, _ in objects).most_common(1)
         yield common.record(NAME, root, path, path.read_bytes, seed=seed, label=main[0][0] if main else "",
                             objects=objects, nouns=NOUNS, sensor="multi-sensor spaceborne", problem=problem)
+
+
+def _bad(root: epath.Path, entry: str, problem: str, seed: int, reason: str = ""):
+    return common.record(NAME, root, entry, lambda: b"", seed=seed, label="", objects=[], problem=problem,
+                         problem_reason=reason)
