@@ -72,6 +72,18 @@ def _image_forward():
     return nnx.jit(lambda model, images: model.encode_image(images, normalize=True).astype("float32"))
 
 
+def embed_for(evaluator, model, items: Sequence[Item], timings: Timings) -> ImageEmbeddings:
+    """`items` embedded with an evaluator's image settings (cfg, radiometry, mesh); an error
+    naming the evaluator and dataset when not one image could be read."""
+    cfg = evaluator.cfg
+    out = embed_images(model, items, batch_size=cfg.batch_size, pipeline=cfg.image_pipeline,
+                       radiometry=evaluator.radiometry, workers=cfg.workers, mesh=evaluator._mesh, timings=timings)
+    if len(items) and not out.ok.any():
+        raise RuntimeError(f"{evaluator.name}: no image of {evaluator.data.dataset} could be loaded; first failures: "
+                           f"{out.failures[:3]}")
+    return out
+
+
 def embed_images(model, items: Sequence[Item], *, batch_size: int, pipeline: str = "sar",
                  radiometry: sar_radiometry.Radiometry = DEFAULT_RADIOMETRY, workers: int = 2,
                  mesh=None, timings: Timings | None = None) -> ImageEmbeddings:

@@ -74,9 +74,7 @@ class LinearProbeEvaluator:
         self.last: dict | None = None
 
     def _embed(self, model, items, timings):
-        cfg = self.cfg
-        out = embed.embed_images(model, items, batch_size=cfg.batch_size, pipeline=cfg.image_pipeline,
-                                 radiometry=self.radiometry, workers=cfg.workers, mesh=self._mesh, timings=timings)
+        out = embed.embed_for(self, model, items, timings)
         labels = np.array([it.label for it in items], np.int64)[out.ok]
         return out, labels
 

@@ -79,12 +79,7 @@ class RetrievalEvaluator:
     def run(self, model) -> list[tuple[str, float]]:
         cfg = self.cfg
         timings = embed.Timings()
-        images = embed.embed_images(model, self.items, batch_size=cfg.batch_size, pipeline=cfg.image_pipeline,
-                                    radiometry=self.radiometry, workers=cfg.workers, mesh=self._mesh,
-                                    timings=timings)
-        if not images.ok.any():
-            raise RuntimeError(f"{self.name}: no image of {self.data.dataset} could be loaded; first failures: "
-                               f"{images.failures[:3]}")
+        images = embed.embed_for(self, model, self.items, timings)
         # Drop failed images with their captions, and renumber the survivors.
         keep_text = images.ok[self.owner]
         new_index = np.cumsum(images.ok) - 1

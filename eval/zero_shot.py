@@ -65,12 +65,7 @@ class ZeroShotEvaluator:
         classifier = build_classifier(
             lambda texts: embed.embed_texts(model, texts, tokenizer, batch_size=cfg.text_batch_size, timings=timings),
             self.prompt_names, self.templates)
-        images = embed.embed_images(model, self.items, batch_size=cfg.batch_size, pipeline=cfg.image_pipeline,
-                                    radiometry=self.radiometry, workers=cfg.workers, mesh=self._mesh,
-                                    timings=timings)
-        if not images.ok.any():
-            raise RuntimeError(f"{self.name}: no image of {self.data.dataset} could be loaded; first failures: "
-                               f"{images.failures[:3]}")
+        images = embed.embed_for(self, model, self.items, timings)
         t0 = time.perf_counter()
         logits = zero_shot_logits(images.embeddings, classifier)
         result = classification_metrics.classification_metrics(logits, self.labels[images.ok], tuple(cfg.ks))
