@@ -19,33 +19,26 @@ import time
 import jax
 import ml_collections
 import numpy as np
-from flax import nnx
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sarclip_jax import sharding  # noqa: E402
 from sarclip_jax.models import get_model_config  # noqa: E402
-from sarclip_jax.train import optim, state as state_lib  # noqa: E402
-from sarclip_jax.train.step import StepConfig, make_train_step  # noqa: E402
+from sarclip_jax.train import setup  # noqa: E402
 from tests.openclip_models import openclip_model, random_inputs  # noqa: E402
 
 OPTIM = dict(lr=1e-5, end_lr=0.0, warmup_steps=0, b1=0.9, b2=0.98, eps=1e-6, weight_decay=0.01, clip_norm=1.0, freeze=[])
 
 
-def jax_step(name: str, batch: int, images, ids):
-    cfg = get_model_config(name)
+def jax_step(name: str, images, ids):
     mesh = sharding.make_mesh(sharding.MeshConfig(1, 1, 1), devices=jax.devices()[:1])
-    _, abstract = state_lib.abstract_params(cfg)
-    tx, schedule = optim.make_optimizer(ml_collections.ConfigDict(OPTIM), nnx.to_pure_dict(abstract), 10_000)
-    graphdef, shardings = state_lib.state_shardings(cfg, tx, mesh)
-    st = state_lib.init_state(cfg, tx, shardings, seed=0)
-    batch_sh = {"image": sharding.batch_sharding(mesh), "text": sharding.batch_sharding(mesh)}
-    step = make_train_step(graphdef, tx, schedule, StepConfig(), mesh, shardings, batch_sh, sharding.replicated(mesh))
-    data = {"image": jax.device_put(images, batch_sh["image"]), "text": jax.device_put(ids, batch_sh["text"])}
-    holder = {"state": st}
+    t = setup.build(get_model_config(name), ml_collections.ConfigDict(OPTIM), mesh, total_steps=10_000)
+    data = {"image": jax.device_put(images, t.batch_shardings["image"]),
+            "text": jax.device_put(ids, t.batch_shardings["text"])}
+    holder = {"state": t.init_state(seed=0)}
 
     def run():
-        holder["state"], m = step(holder["state"], data)
+        holder["state"], m = t.train_step(holder["state"], data)
         jax.block_until_ready(m["loss"])
 
     return run
@@ -85,7 +78,7 @@ def main():
 
     cfg = get_model_config(args.model)
     images, ids = random_inputs(cfg, args.batch)
-    runners = {"jax": jax_step(args.model, args.batch, images, ids), "torch": torch_step(args.model, cfg, images, ids)}
+    runners = {"jax": jax_step(args.model, images, ids), "torch": torch_step(args.model, cfg, images, ids)}
     for _ in range(args.warmup):
         for run in runners.values():
             run()

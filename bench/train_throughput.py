@@ -15,12 +15,10 @@ import time
 import jax
 import ml_collections
 import numpy as np
-from flax import nnx
 
 from sarclip_jax import sharding
 from sarclip_jax.models import get_model_config
-from sarclip_jax.train import metrics, optim, state as state_lib
-from sarclip_jax.train.step import StepConfig, make_train_step
+from sarclip_jax.train import metrics, setup
 
 OPTIM = dict(lr=1e-5, end_lr=0.0, warmup_steps=0, b1=0.9, b2=0.98, eps=1e-6, weight_decay=0.01, clip_norm=1.0, freeze=[])
 
@@ -28,12 +26,8 @@ OPTIM = dict(lr=1e-5, end_lr=0.0, warmup_steps=0, b1=0.9, b2=0.98, eps=1e-6, wei
 def try_batch(name, dtype, remat, batch, steps):
     cfg = get_model_config(name, dtype=dtype, remat=remat)
     mesh = sharding.make_mesh(sharding.MeshConfig(data=-1))
-    _, abstract = state_lib.abstract_params(cfg)
-    tx, schedule = optim.make_optimizer(ml_collections.ConfigDict(OPTIM), nnx.to_pure_dict(abstract), 10_000)
-    graphdef, shardings = state_lib.state_shardings(cfg, tx, mesh)
-    st = state_lib.init_state(cfg, tx, shardings, seed=0)
-    bs = {"image": sharding.batch_sharding(mesh), "text": sharding.batch_sharding(mesh)}
-    step = make_train_step(graphdef, tx, schedule, StepConfig(), mesh, shardings, bs, sharding.replicated(mesh))
+    t = setup.build(cfg, ml_collections.ConfigDict(OPTIM), mesh, total_steps=10_000)
+    st, step, bs = t.init_state(seed=0), t.train_step, t.batch_shardings
     rng = np.random.default_rng(0)
     size = cfg.vision.image_size
     data = {"image": jax.device_put(rng.standard_normal((batch, size, size, 3)).astype(np.float32), bs["image"]),

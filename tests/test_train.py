@@ -8,34 +8,27 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
 from sarclip_jax import sharding
 from sarclip_jax.models import get_model_config
-from sarclip_jax.train import loop, optim, state as state_lib
+from sarclip_jax.train import loop, optim, setup, state as state_lib
 from sarclip_jax.train.checkpointing import Checkpointer
-from sarclip_jax.train.step import StepConfig, loss_and_grads, make_encode, make_loss_on_features, make_train_step
+from sarclip_jax.train.step import StepConfig, loss_and_grads, make_encode, make_loss_on_features
 from tests import train_harness
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _setup(mesh_shape, optim_overrides=None, step_cfg=StepConfig(block_size=4)):
-    cfg = get_model_config("tiny")
     mesh = sharding.make_mesh(sharding.MeshConfig(*mesh_shape), devices=jax.devices()[:int(np.prod(mesh_shape))])
-    _, abstract = state_lib.abstract_params(cfg)
     ocfg = train_harness.config(10).optim
     for k, v in (optim_overrides or {}).items():
         ocfg[k] = v
-    tx, schedule = optim.make_optimizer(ocfg, nnx.to_pure_dict(abstract), 10)
-    graphdef, shardings = state_lib.state_shardings(cfg, tx, mesh)
-    st = state_lib.init_state(cfg, tx, shardings, seed=0)
-    batch_sh = {"image": sharding.batch_sharding(mesh), "text": sharding.batch_sharding(mesh)}
-    step = make_train_step(graphdef, tx, schedule, step_cfg, mesh, shardings, batch_sh, sharding.replicated(mesh))
-    return mesh, st, step, batch_sh, graphdef
+    t = setup.build(get_model_config("tiny"), ocfg, mesh, total_steps=10, step_cfg=step_cfg)
+    return mesh, t.init_state(seed=0), t.train_step, t.batch_shardings, t.graphdef
 
 
 def _batches(n, size=16):

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from sarclip_jax.config_loading import apply_overrides, load_config, split_overrides
     from sarclip_jax.train import distributed
-    from sarclip_jax.train.validate import ConfigError, validate_train_config
+    from sarclip_jax.train.validate import validate_train_config
 
     try:
         cfg = apply_overrides(load_config(args.config), split_overrides(getattr(args, "overrides", [])))

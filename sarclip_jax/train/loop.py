@@ -26,8 +26,8 @@ from flax import nnx
 
 from sarclip_jax import sharding
 from sarclip_jax.models.config import CLIPConfig, get_model_config
-from sarclip_jax.train import checkpointing, metrics, optim, prepare, state as state_lib
-from sarclip_jax.train.step import StepConfig, make_train_step
+from sarclip_jax.train import checkpointing, metrics, prepare, setup, state as state_lib
+from sarclip_jax.train.step import StepConfig
 from sarclip_jax.train.validate import validate_train_config
 
 log = logging.getLogger(__name__)
@@ -95,30 +95,26 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
     # Data: each process reads its own share of the global batch.
     data_iter = data_fn(cfg.batch_size, jax.process_index(), jax.process_count(), cfg.seed)
 
-    # Model and optimizer.
+    # Model, optimizer, shardings and the jitted step.
     model_cfg = model_config(cfg)
-    graphdef, abstract = state_lib.abstract_params(model_cfg)
-    tx, schedule = optim.make_optimizer(cfg.optim, nnx.to_pure_dict(abstract), cfg.total_steps)
-    graphdef, shardings = state_lib.state_shardings(model_cfg, tx, mesh)
+    step_cfg = StepConfig(loss=cfg.loss.kind, block_size=cfg.loss.block_size, accum_steps=cfg.accum_steps)
+    t = setup.build(model_cfg, cfg.optim, mesh, cfg.total_steps, step_cfg)
+    graphdef, shardings = t.graphdef, t.shardings
 
     # Restore, or initialise.
     ckpt = checkpointing.Checkpointer(
         workdir / "checkpoints", keep=cfg.checkpoint.keep, best_metric=cfg.checkpoint.get("best_metric") or None,
         best_mode=cfg.checkpoint.get("best_mode", "max"), async_save=cfg.checkpoint.get("async_save", True))
-    state_shapes = jax.eval_shape(lambda: state_lib.init_state(model_cfg, tx, shardings, cfg.seed))
+    state_shapes = jax.eval_shape(lambda: t.init_state(cfg.seed))
     restored = ckpt.restore_latest(state_lib.abstract_state(shardings, state_shapes), data_iter)
     if restored is not None:
         start_step, state = restored
         log.info("resumed from step %d", start_step)
     else:
         start_step = 0
-        state = state_lib.init_state(model_cfg, tx, shardings, cfg.seed, initial_params(cfg, model_cfg))
+        state = t.init_state(cfg.seed, initial_params(cfg, model_cfg))
     (workdir / "config.json").write_text(cfg.to_json_best_effort(indent=2) + "\n")
 
-    # Compile.
-    batch_sh = {"image": sharding.batch_sharding(mesh), "text": sharding.batch_sharding(mesh)}
-    step_cfg = StepConfig(loss=cfg.loss.kind, block_size=cfg.loss.block_size, accum_steps=cfg.accum_steps)
-    train_step = make_train_step(graphdef, tx, schedule, step_cfg, mesh, shardings, batch_sh, sharding.replicated(mesh))
     writer = metrics.MetricWriter(workdir, cfg.total_steps, tensorboard=cfg.get("tensorboard", True))
     watch = checkpointing.PreemptionWatch(ckpt)
     peak = metrics.peak_flops_per_device(cfg.get("peak_flops") or None)
@@ -144,7 +140,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
         while step < cfg.total_steps:
             batch = sharding.global_batch(next(data_iter), mesh)
             if compiled is None:
-                compiled = train_step.lower(state, batch).compile()
+                compiled = t.train_step.lower(state, batch).compile()
                 flops = metrics.step_flops(compiled)
             state, step_metrics = compiled(state, batch)
             if pending is not None and not bool(pending["ok"]):
