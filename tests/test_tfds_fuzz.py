@@ -232,3 +232,26 @@ def test_any_failure_of_a_records_loader_is_an_unreadable_record():
     assert list(features.generate([raw], "train", report)) == []
     assert report.skipped == {("t", "train", report_lib.UNREADABLE): 1}
     assert report.examples[("t", report_lib.UNREADABLE)] == ["x.mat: ZeroDivisionError: division by zero"]
+
+
+def test_a_mat_file_that_crashes_scipy_is_a_bad_record_not_a_dead_build(tmp_path):
+    import io
+
+    import scipy.io
+    from etils import epath
+
+    from tfds_sarclip.sources.common import load_mat_complex
+
+    buf = io.BytesIO()
+    slc = (np.arange(64).reshape(8, 8) + 1j).astype(np.complex64)
+    scipy.io.savemat(buf, {"slc": slc})
+    good = tmp_path / "good.mat"
+    good.write_bytes(buf.getvalue())
+    np.testing.assert_array_equal(load_mat_complex(epath.Path(good)), slc)
+    damaged = bytearray(buf.getvalue())
+    damaged[441] = 0x08  # a damaged imaginary-part tag: scipy 1.17's reader segfaults on it
+    bad = tmp_path / "bad.mat"
+    bad.write_bytes(bytes(damaged))
+    with pytest.raises(ValueError, match=r"bad.mat: "):
+        load_mat_complex(epath.Path(bad))
+    np.testing.assert_array_equal(load_mat_complex(epath.Path(good)), slc)  # the reader recovers

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import concurrent.futures
+import multiprocessing
 import re
 from collections.abc import Callable, Iterable, Mapping
 
@@ -83,13 +86,37 @@ def image_size(path: epath.Path) -> tuple[int, int] | None:
 
 
 def load_mat_complex(path: epath.Path) -> np.ndarray:
-    """The first complex (H, W[, C]) array in a MATLAB .mat file (scipy ships with JAX)."""
+    """The first complex (H, W[, C]) array in a MATLAB .mat file (scipy ships with JAX).
+
+    scipy's MAT reader can crash the whole interpreter (a segfault, not an exception) on a
+    damaged file, so the file is parsed in a child process: a crash there becomes this record's
+    error instead of the build's end.
+    """
+    global _MAT_POOL
+    if _MAT_POOL is None:
+        _MAT_POOL = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        atexit.register(_MAT_POOL.shutdown, wait=False)
+    try:
+        return _MAT_POOL.submit(_parse_mat, path.read_bytes(), str(path)).result()
+    except concurrent.futures.process.BrokenProcessPool:
+        _MAT_POOL.shutdown(wait=False)
+        _MAT_POOL = None  # the child died; the next file gets a fresh one
+        raise ValueError(f"{path}: the .mat reader crashed on this file (damaged or not a MAT file)") from None
+
+
+_MAT_POOL: concurrent.futures.ProcessPoolExecutor | None = None
+
+
+def _parse_mat(data: bytes, name: str) -> np.ndarray:
     import io
 
     import scipy.io
 
-    data = scipy.io.loadmat(io.BytesIO(path.read_bytes()))
-    for key, value in data.items():
+    try:
+        contents = scipy.io.loadmat(io.BytesIO(data))
+    except Exception as e:  # scipy raises many types on malformed files
+        raise ValueError(f"{name}: not a readable .mat file ({type(e).__name__}: {e})") from None
+    for key, value in contents.items():
         if not key.startswith("__") and isinstance(value, np.ndarray) and np.iscomplexobj(value) and value.ndim in (2, 3):
             return value.astype(np.complex64)
-    raise ValueError(f"{path}: no complex image array in the .mat file (keys {sorted(data)})")
+    raise ValueError(f"{name}: no complex image array in the .mat file (keys {sorted(contents)})")
