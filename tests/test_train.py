@@ -178,3 +178,25 @@ def test_two_processes_train_the_same_model(tmp_path):
     assert results[0].startswith("RESULT 6 completed")
     lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [2, 4, 6]  # written once, by process 0
+
+
+def test_domain_transfer_starts_from_converted_weights(tmp_path):
+    from sarclip_jax import checkpoints, convert
+    from sarclip_jax.models import create_model
+    from sarclip_jax.models.state import flat_params
+
+    source = create_model(get_model_config("tiny"), seed=11)
+    convert.export_openclip(source, tmp_path / "general_clip.safetensors")
+    # One step at learning rate 0 (the first warm-up step): the run must end on the file's weights.
+    cfg = train_harness.config(1, **{"model.init_from": str(tmp_path / "general_clip.safetensors"),
+                                     "optim.warmup_steps": 5, "log_every": 1})
+    loop.train(cfg, tmp_path / "stage1", train_harness.data_fn)
+    stage1 = checkpoints.load_model(tmp_path / "stage1")
+    for k, v in flat_params(source).items():
+        np.testing.assert_allclose(flat_params(stage1)[k], v, rtol=1e-6, atol=1e-7, err_msg=k)
+    # The next stage starts from the previous run's exported model directory.
+    cfg2 = train_harness.config(1, **{"model.init_from": str(tmp_path / "stage1"), "optim.warmup_steps": 5})
+    loop.train(cfg2, tmp_path / "stage2", train_harness.data_fn)
+    stage2 = checkpoints.load_model(tmp_path / "stage2")
+    for k, v in flat_params(source).items():
+        np.testing.assert_allclose(flat_params(stage2)[k], v, rtol=1e-6, atol=1e-7, err_msg=k)
