@@ -50,9 +50,9 @@ def get_config(arg=None):
     c.checkpoint = dict(every=500, keep=2, best_metric="zero_shot/top1", best_mode="max", async_save=True)
     c.evals = dict(
         zero_shot=dict(kind="zero_shot", dataset=DATASET, split="test", data_dir=a.data_dir,
-                       templates="sar", classes="synthetic", tokenizer=tokenizer, batch_size=128),
+                       templates="sar", classes="synthetic", batch_size=128),
         retrieval=dict(kind="retrieval", dataset=DATASET, split="test", data_dir=a.data_dir,
-                       protocol="multi_caption", subset_size=0, tokenizer=tokenizer, batch_size=128),
+                       protocol="multi_caption", subset_size=0, batch_size=128),
     )
     c.tensorboard = True
     c.peak_flops = 0.0  # per device; 0 looks the device up (none is known for CPUs)
@@ -63,7 +63,7 @@ def get_config(arg=None):
         c.data.dataset = "sarclip1m/synthetic_smoke"
         c.data.tokenizer = f"{a.data_dir}/tokenizers/sarclip1m_synthetic_smoke_sp{VOCAB}.model"
         for e in c.evals.values():
-            e.dataset, e.tokenizer = c.data.dataset, c.data.tokenizer
+            e.dataset = c.data.dataset
         c.batch_size, c.total_steps, c.log_every, c.eval_every = 16, 8, 4, 8
         c.checkpoint.every = 4
         c.optim.warmup_steps = 2

@@ -125,12 +125,9 @@ def from_openclip(state_dict: Mapping[str, np.ndarray], cfg: CLIPConfig) -> dict
 
 def expected_openclip_shapes(cfg: CLIPConfig) -> dict[str, tuple[int, ...]]:
     """Every key and shape an OpenCLIP state dict of this model has, derived from the model itself."""
-    from sarclip_jax.models.clip import CLIP
-    from flax import nnx
+    from sarclip_jax.models.state import abstract_model, flat_params
 
-    abstract = nnx.eval_shape(lambda: CLIP(cfg, rngs=nnx.Rngs(0)))
-    flat = {_dotted(p): jax.ShapeDtypeStruct(v.shape, v.dtype) for p, v in nnx.to_flat_state(nnx.state(abstract, nnx.Param))}
-    shapes = jax.eval_shape(lambda p: to_openclip(p, cfg), flat)
+    shapes = jax.eval_shape(lambda p: to_openclip(p, cfg), flat_params(abstract_model(cfg)))
     return {k: tuple(v.shape) for k, v in shapes.items()}
 
 
@@ -161,10 +158,6 @@ def _mismatch_report(missing, unexpected, mismatched, expected, given, limit: in
                 lines.append(f"    ... and {len(keys) - limit} more")
     lines.append("  (is --model the architecture the file was trained with?)")
     return "\n".join(lines)
-
-
-def _dotted(path) -> str:
-    return ".".join(str(p) for p in path)
 
 
 def _natural(key: str):

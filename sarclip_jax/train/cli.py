@@ -64,7 +64,10 @@ def build_evaluators(cfg) -> dict:
         return {}
     import eval as evaluation
 
-    return {name: evaluation.build_evaluator(entry.kind, entry) for name, entry in cfg.evals.items()}
+    # Evaluators embed text with the run's own tokenizer: a model trained with a sentencepiece
+    # vocabulary would silently misread CLIP BPE ids.
+    return {name: evaluation.build_evaluator(entry.kind, entry, tokenizer=cfg.data.tokenizer)
+            for name, entry in cfg.evals.items()}
 
 
 def chance_levels(results: dict) -> str:

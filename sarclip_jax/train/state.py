@@ -21,12 +21,12 @@ from jax.sharding import PartitionSpec as P
 
 from sarclip_jax.models.clip import CLIP
 from sarclip_jax.models.config import CLIPConfig
+from sarclip_jax.models.state import abstract_model
 from sarclip_jax.sharding import param_specs
 
 
 def abstract_params(cfg: CLIPConfig) -> tuple[nnx.GraphDef, nnx.State]:
-    model = nnx.eval_shape(lambda: CLIP(cfg, rngs=nnx.Rngs(0)))
-    return nnx.split(model, nnx.Param)
+    return nnx.split(abstract_model(cfg), nnx.Param)
 
 
 def state_shardings(cfg: CLIPConfig, tx: optax.GradientTransformation, mesh: Mesh) -> tuple[nnx.GraphDef, dict]:
