@@ -27,11 +27,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from eval import build_evaluator, classification_metrics, embed  # noqa: E402
-from eval import images as images_lib
-from sarclip_jax import prompts  # noqa: E402
+from sarclip_jax.evaluation import build_evaluator
+from sarclip_jax.evaluation import classification_metrics
+from sarclip_jax.evaluation import embed  # noqa: E402
+from sarclip_jax.evaluation import images as images_lib
+from sarclip_jax.text import prompts  # noqa: E402
 from sarclip_jax.data import sar_radiometry  # noqa: E402
-from sarclip_jax.data.tokenizer import build_tokenizer  # noqa: E402
+from sarclip_jax.text.tokenizer import build_tokenizer  # noqa: E402
 from sarclip_jax.models import create_model, get_model_config  # noqa: E402
 from sarclip_jax.zero_shot_classifier import build_classifier, zero_shot_logits  # noqa: E402
 

@@ -33,7 +33,7 @@ _TOK = None
 def tok(texts):
     global _TOK
     if _TOK is None:
-        from sarclip_jax.data.tokenizer import build_tokenizer
+        from sarclip_jax.text.tokenizer import build_tokenizer
         _TOK = build_tokenizer(VOCAB)
     return _TOK(texts)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sarclip_jax.data.clip_bpe import ClipTokenizer  # noqa: E402
+from sarclip_jax.text.clip_bpe import ClipTokenizer  # noqa: E402
 from tests.text_corpus import corpus, sar_caption  # noqa: E402
 from tests.torch_refs import open_clip  # noqa: E402
 

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sarclip_jax import sharding  # noqa: E402
 from sarclip_jax.models import get_model_config  # noqa: E402
-from sarclip_jax.train import setup  # noqa: E402
+from sarclip_jax.train import trainer  # noqa: E402
 from tests.openclip_models import openclip_model, random_inputs  # noqa: E402
 
 OPTIM = dict(lr=1e-5, end_lr=0.0, warmup_steps=0, b1=0.9, b2=0.98, eps=1e-6, weight_decay=0.01, clip_norm=1.0, freeze=[])
@@ -32,7 +32,7 @@ OPTIM = dict(lr=1e-5, end_lr=0.0, warmup_steps=0, b1=0.9, b2=0.98, eps=1e-6, wei
 
 def jax_step(name: str, images, ids):
     mesh = sharding.make_mesh(sharding.MeshConfig(1, 1, 1), devices=jax.devices()[:1])
-    t = setup.build(get_model_config(name), ml_collections.ConfigDict(OPTIM), mesh, total_steps=10_000)
+    t = trainer.build(get_model_config(name), ml_collections.ConfigDict(OPTIM), mesh, total_steps=10_000)
     data = {"image": jax.device_put(images, t.batch_shardings["image"]),
             "text": jax.device_put(ids, t.batch_shardings["text"])}
     holder = {"state": t.init_state(seed=0)}

@@ -18,7 +18,8 @@ import numpy as np
 
 from sarclip_jax import sharding
 from sarclip_jax.models import get_model_config
-from sarclip_jax.train import metrics, setup
+from sarclip_jax.train import metrics
+from sarclip_jax.train import trainer
 
 OPTIM = dict(lr=1e-5, end_lr=0.0, warmup_steps=0, b1=0.9, b2=0.98, eps=1e-6, weight_decay=0.01, clip_norm=1.0, freeze=[])
 
@@ -26,7 +27,7 @@ OPTIM = dict(lr=1e-5, end_lr=0.0, warmup_steps=0, b1=0.9, b2=0.98, eps=1e-6, wei
 def try_batch(name, dtype, remat, batch, steps):
     cfg = get_model_config(name, dtype=dtype, remat=remat)
     mesh = sharding.make_mesh(sharding.MeshConfig(data=-1))
-    t = setup.build(cfg, ml_collections.ConfigDict(OPTIM), mesh, total_steps=10_000)
+    t = trainer.build(cfg, ml_collections.ConfigDict(OPTIM), mesh, total_steps=10_000)
     st, step, bs = t.init_state(seed=0), t.train_step, t.batch_shardings
     rng = np.random.default_rng(0)
     size = cfg.vision.image_size

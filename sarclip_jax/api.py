@@ -17,7 +17,7 @@ import numpy as np
 from etils import epath
 from flax import nnx
 
-from sarclip_jax import checkpoints
+from sarclip_jax import model_dir
 from sarclip_jax.models.clip import CLIP
 from sarclip_jax.zero_shot_classifier import build_classifier, zero_shot_logits
 
@@ -34,11 +34,11 @@ def load(path: str | epath.PathLike, model_name: str | None = None, *, dtype: st
     sentencepiece model if it has one, else CLIP's BPE ("clip").
     """
     from sarclip_jax.data.preprocess import ClipPreprocess
-    from sarclip_jax.data.tokenizer import build_tokenizer
+    from sarclip_jax.text.tokenizer import build_tokenizer
 
-    if checkpoints.is_model_dir(path):
-        model = checkpoints.load_model(path, dtype=dtype)
-        tokenizer = tokenizer or checkpoints.tokenizer_spec(path)
+    if model_dir.is_model_dir(path):
+        model = model_dir.load_model(path, dtype=dtype)
+        tokenizer = tokenizer or model_dir.tokenizer_spec(path)
     else:
         from sarclip_jax.convert import load_pytorch_weights
         from sarclip_jax.models.config import MODEL_CONFIGS

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from sarclip_jax.prompts import get_templates
+from sarclip_jax.text.prompts import get_templates
 
 # SARCLIP's evaluation scales cosine similarities by a fixed 100, not by the learned temperature.
 ZERO_SHOT_LOGIT_SCALE = 100.0

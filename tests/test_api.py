@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 import sarclip_jax
-from sarclip_jax import checkpoints
+from sarclip_jax import model_dir
 from sarclip_jax.models import create_model, get_model_config
 from sarclip_jax.zero_shot_classifier import build_classifier, classifier_from_text_embeddings
 
@@ -13,7 +13,7 @@ from sarclip_jax.zero_shot_classifier import build_classifier, classifier_from_t
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny")
-    checkpoints.save_model(create_model(get_model_config("tiny"), seed=7), path / "model")
+    model_dir.save_model(create_model(get_model_config("tiny"), seed=7), path / "model")
     return path / "model"
 
 

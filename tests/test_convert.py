@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from sarclip_jax import checkpoints, convert
+from sarclip_jax import convert
+from sarclip_jax import model_dir
 from sarclip_jax.cli import main as cli
 from sarclip_jax.convert.layouts import CUSTOM_TEXT, HF, detect_layout
 from sarclip_jax.models import get_model_config
@@ -54,8 +55,8 @@ def test_cli_converts_both_ways(tiny, tmp_path, capsys):
     save_file(ref.state_dict(), str(tmp_path / "ref.safetensors"))
     assert cli(["convert", "--from", str(tmp_path / "ref.safetensors"), "--model", "tiny",
                 "--to", str(tmp_path / "jax")]) == 0
-    assert checkpoints.is_model_dir(tmp_path / "jax")
-    got = jax_outputs(checkpoints.load_model(tmp_path / "jax"), images, ids)
+    assert model_dir.is_model_dir(tmp_path / "jax")
+    got = jax_outputs(model_dir.load_model(tmp_path / "jax"), images, ids)
     assert max_rel_error(got["logits"], want["logits"]) < 1e-5
     assert cli(["convert", "--from", str(tmp_path / "jax"), "--to-openclip", str(tmp_path / "back.safetensors")]) == 0
     back = convert.read_state_dict(tmp_path / "back.safetensors")
@@ -182,24 +183,24 @@ def test_torchscript_archives_and_junk_are_refused(tmp_path):
 
 def test_model_directory_round_trip_and_overwrite_guard(tmp_path):
     from sarclip_jax.models import create_model
-    from sarclip_jax.models.state import flat_params
+    from sarclip_jax.models.params import flat_params
 
     cfg = get_model_config("tiny")
     model = create_model(cfg, seed=6)
-    checkpoints.save_model(model, tmp_path / "m")
+    model_dir.save_model(model, tmp_path / "m")
     with pytest.raises(FileExistsError, match=r"already holds a model"):
-        checkpoints.save_model(model, tmp_path / "m")
-    restored = checkpoints.load_model(tmp_path / "m")
+        model_dir.save_model(model, tmp_path / "m")
+    restored = model_dir.load_model(tmp_path / "m")
     assert restored.config == cfg
     for k, v in flat_params(model).items():
         np.testing.assert_array_equal(flat_params(restored)[k], v, err_msg=k)
-    assert checkpoints.load_model(tmp_path / "m", dtype="bfloat16").config.dtype == "bfloat16"
+    assert model_dir.load_model(tmp_path / "m", dtype="bfloat16").config.dtype == "bfloat16"
     with pytest.raises(FileNotFoundError, match=r"not a sarclip_jax model directory"):
-        checkpoints.read_model_config(tmp_path)
+        model_dir.read_model_config(tmp_path)
 
 
 def test_importing_the_package_pulls_in_neither_torch_nor_tensorflow():
-    code = ("import sys, sarclip_jax, sarclip_jax.models, sarclip_jax.convert, sarclip_jax.checkpoints; "
+    code = ("import sys, sarclip_jax, sarclip_jax.models, sarclip_jax.convert, sarclip_jax.model_dir; "
             "bad = [m for m in ('torch', 'tensorflow') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -6,9 +6,9 @@ import pytest
 from etils import epath
 
 import sarclip_jax
-from eval import build_evaluator
-from eval.compare import column_labels, markdown_table, side_by_side
-from sarclip_jax import checkpoints
+from sarclip_jax.evaluation import build_evaluator
+from sarclip_jax.evaluation.compare import column_labels, markdown_table, side_by_side
+from sarclip_jax import model_dir as checkpoints
 from sarclip_jax.cli import main as cli
 from sarclip_jax.convert import export_openclip
 from sarclip_jax.models import create_model, get_model_config

@@ -10,13 +10,14 @@ import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image
 
-from eval import build_evaluator
-from eval import images as images_lib
-from eval.classification_metrics import classification_metrics
-from eval.retrieval_metrics import evaluate_retrieval, subset_indices
-from sarclip_jax import api, prompts
+from sarclip_jax.evaluation import build_evaluator
+from sarclip_jax.evaluation import images as images_lib
+from sarclip_jax.evaluation.classification_metrics import classification_metrics
+from sarclip_jax.evaluation.retrieval_metrics import evaluate_retrieval, subset_indices
+from sarclip_jax import api
+from sarclip_jax.text import prompts
 from sarclip_jax.data import sar_radiometry, sar_transforms
-from sarclip_jax.data.clip_bpe import ClipTokenizer
+from sarclip_jax.text.clip_bpe import ClipTokenizer
 from sarclip_jax.models import create_model, get_model_config
 from sarclip_jax.zero_shot_classifier import build_classifier, zero_shot_logits
 from tfds_sarclip import synthetic

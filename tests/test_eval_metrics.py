@@ -5,9 +5,9 @@ test_eval_openclip.py.)"""
 import numpy as np
 import pytest
 
-from eval.classification_metrics import classification_metrics, confusion_matrix, top_k_accuracy
-from eval.ranking import best_positive_rank, rank_of_targets, top_k_indices
-from eval.retrieval_metrics import evaluate_retrieval, recall_curve, subset_indices
+from sarclip_jax.evaluation.classification_metrics import classification_metrics, confusion_matrix, top_k_accuracy
+from sarclip_jax.evaluation.ranking import best_positive_rank, rank_of_targets, top_k_indices
+from sarclip_jax.evaluation.retrieval_metrics import evaluate_retrieval, recall_curve, subset_indices
 
 E1, E2, E3 = np.eye(3, dtype=np.float32)
 
@@ -104,7 +104,7 @@ def _numpy_reference_ranks(image, text, owner):
 
 @pytest.mark.parametrize("protocol", ["one_to_one", "multi_caption"])
 def test_matches_plain_numpy_retrieval_with_blocks_and_duplicates(protocol, monkeypatch):
-    import eval.retrieval_metrics as rm
+    from sarclip_jax.evaluation import retrieval_metrics as rm
 
     monkeypatch.setattr(rm, "BLOCK", 7)  # several blocks, the last one partial
     rng = np.random.default_rng(0)

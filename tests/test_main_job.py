@@ -4,7 +4,7 @@ the trained checkpoint, on the synthetic test split and on an ImageFolder of SAR
 import json
 import pathlib
 
-from sarclip_jax import checkpoints
+from sarclip_jax import model_dir
 from sarclip_jax.cli import main as cli
 
 ZEROSHOT_FIXTURE = pathlib.Path(__file__).parents[1] / "tfds_sarclip" / "sar_zeroshot" / "dummy_data"
@@ -24,7 +24,7 @@ def test_main_job_then_sarclip_eval(tmp_path, capsys):
                         "retrieval": ["results.json", "report.md", "recall_at_k.png"]}.items():
         for f in files:
             assert (run / "eval" / name / f).stat().st_size > 0, (name, f)
-    assert checkpoints.is_model_dir(run)  # WORKDIR/model, loadable by sarclip_jax.load and sarclip eval
+    assert model_dir.is_model_dir(run)  # WORKDIR/model, loadable by sarclip_jax.load and sarclip eval
     metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics if "train/loss" in m] == [4, 6]
 

@@ -5,7 +5,7 @@ import pathlib
 import nbclient
 import nbformat
 
-from sarclip_jax import checkpoints
+from sarclip_jax import model_dir as checkpoints
 from sarclip_jax.models import create_model, get_model_config
 
 NOTEBOOK = pathlib.Path(__file__).parent.parent / "notebooks" / "quickstart.ipynb"

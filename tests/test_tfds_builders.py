@@ -168,7 +168,8 @@ def test_imagefolder_with_split_folders(tmp_path):
 
 
 def test_a_new_synthetic_name_is_built_with_the_given_sizes(tmp_path):
-    from sarclip_jax.data import data_cli, pipeline
+    from sarclip_jax.data import pipeline
+    from sarclip_jax.cli import data as data_cli
 
     b = data_cli.make_builder("sarclip1m/synthetic_smoke", str(tmp_path), {"num_train": 6, "num_validation": 2,
                                                                           "num_test": 3, "image_size": 32})

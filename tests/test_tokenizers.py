@@ -11,10 +11,10 @@ import pytest
 import sentencepiece as spm
 
 from sarclip_jax.cli import main as cli_main
-from sarclip_jax.data import clip_bpe
-from sarclip_jax.data.clip_bpe import ClipTokenizer
-from sarclip_jax.data.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
-from sarclip_jax.data.tokenizer import build_tokenizer
+from sarclip_jax.text import clip_bpe
+from sarclip_jax.text.clip_bpe import ClipTokenizer
+from sarclip_jax.text.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
+from sarclip_jax.text.tokenizer import build_tokenizer
 from tests.text_corpus import corpus, sar_caption
 from tests.torch_refs import open_clip
 
@@ -128,9 +128,9 @@ def test_vocabulary_lookup_without_import_and_missing_vocabulary(monkeypatch, tm
 def test_importing_tokenizers_does_not_import_torch():
     code = textwrap.dedent("""
         import sys
-        import sarclip_jax.data.clip_bpe, sarclip_jax.data.sentencepiece_tokenizer
-        import sarclip_jax.data.tokenizer, sarclip_jax.data.tokenizer_cli
-        from sarclip_jax.data.tokenizer import build_tokenizer
+        import sarclip_jax.text.clip_bpe, sarclip_jax.text.sentencepiece_tokenizer
+        import sarclip_jax.text.tokenizer, sarclip_jax.cli.tokenizer
+        from sarclip_jax.text.tokenizer import build_tokenizer
         assert build_tokenizer("clip")("two ships")[0, 0] == 49406
         heavy = sorted(m for m in ("torch", "open_clip", "tensorflow", "torchvision") if m in sys.modules)
         print(",".join(heavy))

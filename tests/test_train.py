@@ -14,7 +14,9 @@ from flax import nnx
 
 from sarclip_jax import sharding
 from sarclip_jax.models import get_model_config
-from sarclip_jax.train import loop, optim, setup, state as state_lib
+from sarclip_jax.train import loop, optim
+from sarclip_jax.train import trainer
+from sarclip_jax.train import train_state as state_lib
 from sarclip_jax.train.checkpointing import Checkpointer
 from sarclip_jax.train.step import StepConfig, loss_and_grads, make_encode, make_loss_on_features
 from tests import train_harness
@@ -27,7 +29,7 @@ def _setup(mesh_shape, optim_overrides=None, step_cfg=StepConfig(block_size=4)):
     ocfg = train_harness.config(10).optim
     for k, v in (optim_overrides or {}).items():
         ocfg[k] = v
-    t = setup.build(get_model_config("tiny"), ocfg, mesh, total_steps=10, step_cfg=step_cfg)
+    t = trainer.build(get_model_config("tiny"), ocfg, mesh, total_steps=10, step_cfg=step_cfg)
     return mesh, t.init_state(seed=0), t.train_step, t.batch_shardings, t.graphdef
 
 
@@ -181,9 +183,10 @@ def test_two_processes_train_the_same_model(tmp_path):
 
 
 def test_domain_transfer_starts_from_converted_weights(tmp_path):
-    from sarclip_jax import checkpoints, convert
+    from sarclip_jax import convert
+    from sarclip_jax import model_dir
     from sarclip_jax.models import create_model
-    from sarclip_jax.models.state import flat_params
+    from sarclip_jax.models.params import flat_params
 
     source = create_model(get_model_config("tiny"), seed=11)
     convert.export_openclip(source, tmp_path / "general_clip.safetensors")
@@ -191,12 +194,12 @@ def test_domain_transfer_starts_from_converted_weights(tmp_path):
     cfg = train_harness.config(1, **{"model.init_from": str(tmp_path / "general_clip.safetensors"),
                                      "optim.warmup_steps": 5, "log_every": 1})
     loop.train(cfg, tmp_path / "stage1", train_harness.data_fn)
-    stage1 = checkpoints.load_model(tmp_path / "stage1")
+    stage1 = model_dir.load_model(tmp_path / "stage1")
     for k, v in flat_params(source).items():
         np.testing.assert_allclose(flat_params(stage1)[k], v, rtol=1e-6, atol=1e-7, err_msg=k)
     # The next stage starts from the previous run's exported model directory.
     cfg2 = train_harness.config(1, **{"model.init_from": str(tmp_path / "stage1"), "optim.warmup_steps": 5})
     loop.train(cfg2, tmp_path / "stage2", train_harness.data_fn)
-    stage2 = checkpoints.load_model(tmp_path / "stage2")
+    stage2 = model_dir.load_model(tmp_path / "stage2")
     for k, v in flat_params(source).items():
         np.testing.assert_allclose(flat_params(stage2)[k], v, rtol=1e-6, atol=1e-7, err_msg=k)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from etils import epath
 
-from tfds_sarclip import features, paths
+from tfds_sarclip import features
+from sarclip_jax.data.formats import paths
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 NOT_AN_IMAGE = "not_an_image"

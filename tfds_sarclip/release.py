@@ -29,7 +29,8 @@ import re
 
 from etils import epath
 
-from tfds_sarclip import features, paths
+from tfds_sarclip import features
+from sarclip_jax.data.formats import paths
 from tfds_sarclip import report as report_lib
 
 IMAGE_KEYS = ("imgpath", "filepath", "filename", "image", "image_path", "path")

@@ -14,7 +14,7 @@ from sarclip_jax.convert.openclip import check_openclip_keys, from_openclip, to_
 from sarclip_jax.convert.state_dict_io import read_state_dict, write_safetensors
 from sarclip_jax.models.clip import CLIP
 from sarclip_jax.models.config import CLIPConfig, get_model_config
-from sarclip_jax.models.state import flat_params, model_from_flat_params
+from sarclip_jax.models.params import flat_params, model_from_flat_params
 
 EXPORT_DTYPES = ("float32", "float16")
 

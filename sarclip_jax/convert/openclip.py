@@ -125,7 +125,7 @@ def from_openclip(state_dict: Mapping[str, np.ndarray], cfg: CLIPConfig) -> dict
 
 def expected_openclip_shapes(cfg: CLIPConfig) -> dict[str, tuple[int, ...]]:
     """Every key and shape an OpenCLIP state dict of this model has, derived from the model itself."""
-    from sarclip_jax.models.state import abstract_model, flat_params
+    from sarclip_jax.models.params import abstract_model, flat_params
 
     shapes = jax.eval_shape(lambda p: to_openclip(p, cfg), flat_params(abstract_model(cfg)))
     return {k: tuple(v.shape) for k, v in shapes.items()}

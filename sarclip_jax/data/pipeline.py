@@ -147,7 +147,7 @@ class _Tokenize:
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         if self._tok is None:
-            from sarclip_jax.data.tokenizer import build_tokenizer
+            from sarclip_jax.text.tokenizer import build_tokenizer
 
             self._tok = build_tokenizer(self.spec, self.context_length)
         return np.asarray(self._tok(texts), np.int32)

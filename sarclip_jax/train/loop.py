@@ -26,7 +26,10 @@ from flax import nnx
 
 from sarclip_jax import sharding
 from sarclip_jax.models.config import CLIPConfig, get_model_config
-from sarclip_jax.train import checkpointing, metrics, prepare, setup, state as state_lib
+from sarclip_jax.train import checkpointing, metrics
+from sarclip_jax.text import tokenizer as tokenizer_lib
+from sarclip_jax.train import trainer
+from sarclip_jax.train import train_state as state_lib
 from sarclip_jax.train.step import StepConfig
 from sarclip_jax.train.validate import validate_train_config
 
@@ -51,7 +54,7 @@ def model_config(cfg: ml_collections.ConfigDict) -> CLIPConfig:
     if cfg.loss.kind == "siglip":
         overrides["init_logit_bias"] = m.get("init_logit_bias", -10.0)
     model_cfg = get_model_config(m.name, **overrides)
-    vocab = prepare.tokenizer_vocab_size(cfg.data.tokenizer) if "data" in cfg else None
+    vocab = tokenizer_lib.vocab_size_of(cfg.data.tokenizer) if "data" in cfg else None
     if vocab is not None:  # a text tower trained from scratch embeds exactly its tokenizer's ids
         model_cfg = model_cfg.replace(text=dataclasses.replace(model_cfg.text, vocab_size=vocab, eos_id=vocab - 1))
     return model_cfg
@@ -62,13 +65,14 @@ def initial_params(cfg: ml_collections.ConfigDict, model_cfg: CLIPConfig):
     source = cfg.model.get("init_from", "")
     if not source:
         return None
-    from sarclip_jax import checkpoints, convert
+    from sarclip_jax import convert
+    from sarclip_jax import model_dir
 
-    if checkpoints.is_model_dir(source):
-        saved = checkpoints.read_model_config(source)
+    if model_dir.is_model_dir(source):
+        saved = model_dir.read_model_config(source)
         if (saved.vision, saved.text, saved.embed_dim) != (model_cfg.vision, model_cfg.text, model_cfg.embed_dim):
             raise ValueError(f"model.init_from={source} holds a different architecture than model.name={cfg.model.name}")
-        model = checkpoints.load_model(source)
+        model = model_dir.load_model(source)
     else:
         model = convert.load_pytorch_weights(source, model_cfg)
     log.info("initialised from %s", source)
@@ -98,7 +102,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
     # Model, optimizer, shardings and the jitted step.
     model_cfg = model_config(cfg)
     step_cfg = StepConfig(loss=cfg.loss.kind, block_size=cfg.loss.block_size, accum_steps=cfg.accum_steps)
-    t = setup.build(model_cfg, cfg.optim, mesh, cfg.total_steps, step_cfg)
+    t = trainer.build(model_cfg, cfg.optim, mesh, cfg.total_steps, step_cfg)
     graphdef, shardings = t.graphdef, t.shardings
 
     # Restore, or initialise.
@@ -186,10 +190,10 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
         writer.close()
     ckpt.close()
     if stopped_by == "completed":
-        from sarclip_jax import checkpoints
+        from sarclip_jax import model_dir
 
         tokenizer = cfg.data.tokenizer if "data" in cfg and str(cfg.data.tokenizer).endswith(".model") else None
-        checkpoints.save_model(nnx.merge(graphdef, state["params"]), workdir / checkpoints.EXPORT_SUBDIR,
+        model_dir.save_model(nnx.merge(graphdef, state["params"]), workdir / model_dir.EXPORT_SUBDIR,
                                overwrite=True, tokenizer=tokenizer)
     summary = {"final_step": step, "stopped_by": stopped_by, "train": last, "eval": eval_results}
     if jax.process_index() == 0:

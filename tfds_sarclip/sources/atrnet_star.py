@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 
 from etils import epath
 
-from tfds_sarclip import paths
+from sarclip_jax.data.formats import paths
 from tfds_sarclip.sources import common
 
 NAME = "atrnet_star"

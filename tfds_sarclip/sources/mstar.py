@@ -23,7 +23,8 @@ import re
 import numpy as np
 from etils import epath
 
-from tfds_sarclip import captions, features, imagefolder, paths
+from tfds_sarclip import captions, features, imagefolder
+from sarclip_jax.data.formats import paths
 
 NAME = "mstar"
 CLASSES = ("2S1", "BMP2", "BRDM2", "BTR60", "BTR70", "D7", "T62", "T72", "ZIL131", "ZSU234")

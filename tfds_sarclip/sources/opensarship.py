@@ -23,7 +23,7 @@ import numpy as np
 from etils import epath
 
 from sarclip_jax.data import sar_readers
-from tfds_sarclip import paths
+from sarclip_jax.data.formats import paths
 from tfds_sarclip.sources import common
 
 NAME = "opensarship"

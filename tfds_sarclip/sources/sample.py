@@ -14,7 +14,7 @@ import re
 
 from etils import epath
 
-from tfds_sarclip import paths
+from sarclip_jax.data.formats import paths
 from tfds_sarclip.sources import common
 
 NAME = "sample"

@@ -19,7 +19,7 @@ import json
 
 from etils import epath
 
-from tfds_sarclip import paths
+from sarclip_jax.data.formats import paths
 from tfds_sarclip import report as report_lib
 from tfds_sarclip.sources import common
 

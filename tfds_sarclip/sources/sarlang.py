@@ -23,7 +23,8 @@ import re
 
 from etils import epath
 
-from tfds_sarclip import paths, release
+from tfds_sarclip import release
+from sarclip_jax.data.formats import paths
 from tfds_sarclip import report as report_lib
 from tfds_sarclip.sources import common
 

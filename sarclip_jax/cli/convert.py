@@ -29,13 +29,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sarclip_jax import checkpoints, convert
+    from sarclip_jax import convert
+    from sarclip_jax import model_dir
     from sarclip_jax.convert.layouts import detect_layout
 
     if not (args.to or args.to_openclip):
         raise SystemExit("sarclip convert: give --to DIR and/or --to-openclip FILE")
-    if checkpoints.is_model_dir(args.source):
-        model = checkpoints.load_model(args.source, param_dtype=args.param_dtype)
+    if model_dir.is_model_dir(args.source):
+        model = model_dir.load_model(args.source, param_dtype=args.param_dtype)
         print(f"read model directory {args.source} ({_describe(model.config)})")
     else:
         if not args.model:
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         except (ValueError, FileNotFoundError, ImportError) as e:
             raise SystemExit(f"sarclip convert: {e}") from None
     if args.to:
-        checkpoints.save_model(model, args.to, overwrite=args.overwrite)
+        model_dir.save_model(model, args.to, overwrite=args.overwrite)
         print(f"wrote model directory {args.to}")
     if args.to_openclip:
         convert.export_openclip(model, args.to_openclip, dtype=args.dtype)

@@ -1,6 +1,6 @@
 """CLIP's byte-level BPE tokenizer with OpenAI's vocabulary, in Python and numpy (no torch).
 
-    from sarclip_jax.data.clip_bpe import ClipTokenizer
+    from sarclip_jax.text.clip_bpe import ClipTokenizer
     tok = ClipTokenizer()                      # vocabulary from an installed open_clip_torch
     ids = tok(["two ships in the upper left"])  # int32 (1, 77): 49406, ..., 49407, 0, 0, ...
 
@@ -26,7 +26,7 @@ import numpy as np
 import regex
 from etils import epath  # paths may be gs:// buckets, as everywhere in the project
 
-from sarclip_jax.data import text as text_lib
+from sarclip_jax.text import cleaning as text_lib
 
 VOCAB_FILENAME = "bpe_simple_vocab_16e6.txt.gz"
 # CLIP's 49,408 ids: 256 byte symbols, the same 256 as word ends, the first 48,894 merges of

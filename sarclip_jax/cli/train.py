@@ -46,7 +46,8 @@ def main(cfg, workdir: str, config_spec: str = "") -> int:
     from etils import epath
 
     from sarclip_jax.data import pipeline
-    from sarclip_jax.train import loop, prepare
+    from sarclip_jax.train import loop
+    from sarclip_jax.cli import prepare
 
     workdir = epath.Path(workdir)
     prepare.ensure_dataset(cfg)
@@ -62,7 +63,7 @@ def main(cfg, workdir: str, config_spec: str = "") -> int:
 def build_evaluators(cfg) -> dict:
     if not cfg.get("evals"):
         return {}
-    import eval as evaluation
+    from sarclip_jax import evaluation
 
     # Evaluators embed text with the run's own tokenizer: a model trained with a sentencepiece
     # vocabulary would silently misread CLIP BPE ids.

@@ -1,11 +1,11 @@
 """Linear-probe and few-shot evaluator: logistic regression on frozen image embeddings.
 
-Config entry (fields beyond eval/config.py COMMON and eval/sources.py):
+Config entry (fields beyond sarclip_jax/evaluation/config.py COMMON and sarclip_jax/evaluation/sources.py):
 
     dict(kind="linear_probe", folder="/data/MSTAR_SOC",   # <split>/<class>/ folders, or a TFDS
          train_split="train", split="test",              #   dataset with a label and both splits
          shots=(1, 2, 4, 8, 16, 0),   # images per class; 0 = the whole training split
-         seeds=(0, 1, 2),             # few-shot draws (eval/linear_probe_metrics.py)
+         seeds=(0, 1, 2),             # few-shot draws (sarclip_jax/evaluation/linear_probe_metrics.py)
          C=1.0, max_iter=1000, standardize=True,          # scikit-learn LogisticRegression
          batch_size=64)
 
@@ -21,10 +21,11 @@ import time
 import ml_collections
 import numpy as np
 
-from eval import config as config_lib
-from eval import embed, report
-from eval import linear_probe_metrics as lpm
-from eval.sources import EvalSet, Item, open_set
+from sarclip_jax.evaluation import config as config_lib
+from sarclip_jax.evaluation import embed
+from sarclip_jax.evaluation import report
+from sarclip_jax.evaluation import linear_probe_metrics as lpm
+from sarclip_jax.evaluation.sources import EvalSet, Item, open_set
 
 DEFAULTS = dict(train_split="train", shots=(1, 2, 4, 8, 16, 0), seeds=(0, 1, 2), C=1.0, max_iter=1000,
                 standardize=True)

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def ensure_dataset(cfg) -> None:
     """Builds cfg.data.dataset from cfg.dataset_build when it is missing and building is enabled."""
-    from sarclip_jax.data import data_cli
+    from sarclip_jax.cli import data as data_cli
 
     build = cfg.get("dataset_build", {})
     name, data_dir = cfg.data.dataset, cfg.data.data_dir
@@ -48,7 +48,7 @@ def ensure_tokenizer(cfg) -> None:
                                 f"or set tokenizer_build.enabled=True")
     _single_process(f"tokenizer {spec} is missing")
     from sarclip_jax.data import pipeline, sar_transforms
-    from sarclip_jax.data.sentencepiece_tokenizer import train_sentencepiece
+    from sarclip_jax.text.sentencepiece_tokenizer import train_sentencepiece
 
     source = pipeline.data_source(pipeline.PipelineConfig.from_dict(cfg.data))
     out = epath.Path(spec)
@@ -63,15 +63,6 @@ def ensure_tokenizer(cfg) -> None:
         out.write_bytes(model.read_bytes())
     log.info("trained a %d-token sentencepiece tokenizer on %d training records: %s", build.vocab_size,
              len(source), spec)
-
-
-def tokenizer_vocab_size(spec: str) -> int | None:
-    """The vocabulary size of a sentencepiece tokenizer spec; None for CLIP BPE (the model's own)."""
-    if not str(spec).endswith(".model"):
-        return None
-    from sarclip_jax.data.sentencepiece_tokenizer import SentencePieceTokenizer
-
-    return SentencePieceTokenizer(spec).vocab_size
 
 
 def _single_process(what: str) -> None:

@@ -41,7 +41,7 @@ def register(subparsers) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from sarclip_jax.data.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
+    from sarclip_jax.text.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
 
     try:
         model_file = train_sentencepiece(
@@ -57,7 +57,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    from sarclip_jax.data.tokenizer import build_tokenizer
+    from sarclip_jax.text.tokenizer import build_tokenizer
 
     try:
         tok = build_tokenizer(args.tokenizer, context_length=args.context_length)

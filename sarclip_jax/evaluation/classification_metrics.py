@@ -1,7 +1,7 @@
 """Classification metrics from logits and integer labels, pure numpy.
 
 Top-k accuracy counts an image correct when its true class ranks within the first k classes;
-classes are ranked by descending logit with ties to the lower class index (`eval.ranking`), so
+classes are ranked by descending logit with ties to the lower class index (`sarclip_jax.evaluation.ranking`), so
 the top-1 prediction is `argmax` (first maximum). Top-k is absent when there are fewer than k
 classes (it would be 100% by construction). Per-class accuracy is the confusion matrix's
 diagonal over its row sums; a class with no test image has no accuracy (NaN) and is left out
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eval.ranking import rank_of_targets
+from sarclip_jax.evaluation.ranking import rank_of_targets
 
 DEFAULT_KS = (1, 3, 5)
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from etils import epath
 
-from eval import plots
-from eval.retrieval_metrics import PROTOCOLS
+from sarclip_jax.evaluation import plots
+from sarclip_jax.evaluation.retrieval_metrics import PROTOCOLS
 
 TIE_RULE = "ties broken by candidate index (a stable sort of the negated scores)"
 MAX_LISTED_FAILURES = 50
@@ -173,7 +173,7 @@ def write_zero_shot(out_dir, evaluator, run_info: dict) -> dict[str, epath.Path]
 
 
 def write_linear_probe(out_dir, evaluator, run_info: dict) -> dict[str, epath.Path]:
-    from eval.linear_probe import setting_name
+    from sarclip_jax.evaluation.linear_probe import setting_name
 
     last, cfg = evaluator.last, evaluator.cfg
     runs = {setting_name(s.shots): [{"top1": r.top_k[1], "mean_per_class": r.mean_per_class, "train_images": n,

@@ -61,9 +61,9 @@ def evaluate(entries: dict, checkpoints: list[str], *, model_name: str | None, o
     """Runs every evaluator on every checkpoint; returns the side-by-side Markdown table."""
     from etils import epath
 
-    import eval as evaluation
+    from sarclip_jax import evaluation
     import sarclip_jax
-    from eval import compare
+    from sarclip_jax.evaluation import compare
 
     out_dir = epath.Path(out)
     evaluators = {}

@@ -21,7 +21,7 @@ from jax.sharding import PartitionSpec as P
 
 from sarclip_jax.models.clip import CLIP
 from sarclip_jax.models.config import CLIPConfig
-from sarclip_jax.models.state import abstract_model
+from sarclip_jax.models.params import abstract_model
 from sarclip_jax.sharding import param_specs
 
 

@@ -1,9 +1,9 @@
 """Zero-shot classification evaluator: class names x templates -> classifier -> top-k accuracy.
 
-Config entry (fields beyond eval/config.py COMMON and eval/sources.py):
+Config entry (fields beyond sarclip_jax/evaluation/config.py COMMON and sarclip_jax/evaluation/sources.py):
 
     dict(kind="zero_shot", folder="/data/MSTAR_SOC/test",   # or dataset="sar_zeroshot/mstar_soc"
-         templates="sar",       # a set in sarclip_jax/prompts.py (sar, optical, sar_opt, isprs,
+         templates="sar",       # a set in sarclip_jax/text/prompts.py (sar, optical, sar_opt, isprs,
                                 #   simple) or a list of strings with one "{}"
          class_names="",        # "" = the labels as they are (the official protocol), or a
                                 #   prompts.READABLE_CLASS_NAMES set (mstar, fusar_ship,
@@ -24,10 +24,12 @@ import time
 
 import numpy as np
 
-from eval import classification_metrics, embed, report
-from eval import config as config_lib
-from eval.sources import open_set
-from sarclip_jax import prompts
+from sarclip_jax.evaluation import classification_metrics
+from sarclip_jax.evaluation import embed
+from sarclip_jax.evaluation import report
+from sarclip_jax.evaluation import config as config_lib
+from sarclip_jax.evaluation.sources import open_set
+from sarclip_jax.text import prompts
 from sarclip_jax.zero_shot_classifier import build_classifier, zero_shot_logits
 
 DEFAULTS = dict(templates="sar", class_names="", ks=(1, 3, 5))

@@ -17,7 +17,8 @@ from jax.sharding import Mesh
 
 from sarclip_jax import sharding
 from sarclip_jax.models.config import CLIPConfig
-from sarclip_jax.train import optim, state as state_lib
+from sarclip_jax.train import optim
+from sarclip_jax.train import train_state as state_lib
 from sarclip_jax.train.step import StepConfig, make_train_step
 
 

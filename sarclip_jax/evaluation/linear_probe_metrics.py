@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eval.classification_metrics import ClassificationResult, classification_metrics
+from sarclip_jax.evaluation.classification_metrics import ClassificationResult, classification_metrics
 
 FULL = 0  # shots value meaning "the whole training set"
 

@@ -1,6 +1,6 @@
 """A sentencepiece tokenizer with ClipTokenizer's interface, and training it on SAR captions.
 
-    from sarclip_jax.data.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
+    from sarclip_jax.text.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
     model_file = train_sentencepiece(["train.csv"], vocab_size=8000, out_prefix="tok/sar8k")
     tok = SentencePieceTokenizer(model_file)        # tok(["two ships ..."]) -> int32 (1, 77)
 
@@ -31,7 +31,7 @@ import numpy as np
 import sentencepiece as spm
 from etils import epath
 
-from sarclip_jax.data import text as text_lib
+from sarclip_jax.text import cleaning as text_lib
 
 PAD_ID, UNK_ID = 0, 1
 

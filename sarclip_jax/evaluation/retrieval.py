@@ -1,9 +1,9 @@
 """Image-text retrieval evaluator: Recall@K both ways under a named protocol.
 
-Config entry (fields beyond eval/config.py COMMON and eval/sources.py):
+Config entry (fields beyond sarclip_jax/evaluation/config.py COMMON and sarclip_jax/evaluation/sources.py):
 
     dict(kind="retrieval", dataset="sarclip1m/synthetic", split="test", data_dir=...,
-         protocol="one_to_one",   # or "multi_caption" (eval/retrieval_metrics.py)
+         protocol="one_to_one",   # or "multi_caption" (sarclip_jax/evaluation/retrieval_metrics.py)
          caption_index=0,         # one_to_one on records with several captions: which one
          subset_size=5000,        # pairs (one_to_one) or images (multi_caption) drawn with
          subset_seed=0,           #   a fixed seed before loading; 0 = all
@@ -22,9 +22,11 @@ import time
 
 import numpy as np
 
-from eval import config as config_lib
-from eval import embed, report, retrieval_metrics
-from eval.sources import EvalSet, Item, open_set
+from sarclip_jax.evaluation import config as config_lib
+from sarclip_jax.evaluation import embed
+from sarclip_jax.evaluation import report
+from sarclip_jax.evaluation import retrieval_metrics
+from sarclip_jax.evaluation.sources import EvalSet, Item, open_set
 
 DEFAULTS = dict(protocol="one_to_one", caption_index=0, subset_size=5000, subset_seed=0, ks=(1, 5, 10))
 

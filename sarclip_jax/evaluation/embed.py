@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eval import images as images_lib
-from eval.images import DEFAULT_RADIOMETRY
-from eval.sources import Item
+from sarclip_jax.evaluation import images as images_lib
+from sarclip_jax.evaluation.images import DEFAULT_RADIOMETRY
+from sarclip_jax.evaluation.sources import Item
 from sarclip_jax.data import sar_radiometry
 
 
@@ -144,6 +144,6 @@ def build_tokenizer(spec, model):
     """A tokenizer object as given, or one built from its spec for the model's context length."""
     if callable(spec):
         return spec
-    from sarclip_jax.data.tokenizer import build_tokenizer as build
+    from sarclip_jax.text.tokenizer import build_tokenizer as build
 
     return build(spec or "clip", context_length=model.config.text.context_length)

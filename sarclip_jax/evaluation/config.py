@@ -9,7 +9,7 @@ import ml_collections
 
 from sarclip_jax.data import sar_radiometry
 
-# Fields every evaluator reads (data fields are described in eval/sources.py).
+# Fields every evaluator reads (data fields are described in sarclip_jax/evaluation/sources.py).
 COMMON = dict(
     kind="", name="",  # name: metric prefix and report folder; default the kind
     dataset="", folder="", csv="", image_root="", split="test", data_dir=None,

@@ -1,14 +1,14 @@
 """Evaluation jobs for SARCLIP checkpoints: retrieval, zero-shot classification, linear probe.
 
-    from eval import build_evaluator
+    from sarclip_jax.evaluation import build_evaluator
     evaluator = build_evaluator("zero_shot", cfg.evals.zero_shot)    # a config entry (ConfigDict/dict)
     metrics = evaluator.run(model)          # [("zero_shot/top1", 41.2), ...], headline numbers
     evaluator.write_report("out/zero_shot", {"checkpoint": "runs/a/model", "step": 1500})
 
-Kinds: "retrieval" (eval/retrieval.py), "zero_shot" (eval/zero_shot.py), "linear_probe"
-(eval/linear_probe.py); each module's docstring shows its config entry, eval/config.py and
-eval/sources.py the fields they share. Metric math is pure numpy (eval/*_metrics.py,
-eval/ranking.py); `sarclip eval` (eval/cli.py) runs them on several checkpoints side by side.
+Kinds: "retrieval" (sarclip_jax/evaluation/retrieval.py), "zero_shot" (sarclip_jax/evaluation/zero_shot.py), "linear_probe"
+(sarclip_jax/evaluation/linear_probe.py); each module's docstring shows its config entry, sarclip_jax/evaluation/config.py and
+sarclip_jax/evaluation/sources.py the fields they share. Metric math is pure numpy (eval/*_metrics.py,
+sarclip_jax/evaluation/ranking.py); `sarclip eval` (sarclip_jax/cli/eval.py) runs them on several checkpoints side by side.
 
 `deps` (all optional): tokenizer= a tokenizer object or build_tokenizer spec (default the
 entry's `tokenizer`, "clip"); mesh= a jax Mesh to split image batches over (batch_size must
@@ -30,9 +30,9 @@ class Evaluator(Protocol):
 
 # kind -> (module, class); modules are imported only when their kind is built.
 _EVALUATORS = {
-    "retrieval": ("eval.retrieval", "RetrievalEvaluator"),
-    "zero_shot": ("eval.zero_shot", "ZeroShotEvaluator"),
-    "linear_probe": ("eval.linear_probe", "LinearProbeEvaluator"),
+    "retrieval": ("sarclip_jax.evaluation.retrieval", "RetrievalEvaluator"),
+    "zero_shot": ("sarclip_jax.evaluation.zero_shot", "ZeroShotEvaluator"),
+    "linear_probe": ("sarclip_jax.evaluation.linear_probe", "LinearProbeEvaluator"),
 }
 KINDS = tuple(_EVALUATORS)
 

@@ -8,7 +8,7 @@
                  top K; each caption's one ground truth is its image.
 
 Both: embeddings are L2-normalised, similarity = image @ text.T (no scale), ties broken as in
-`eval.ranking`. Reported (percent, the official names): I2T_R@K, I2T_MeanRecall (mean over K),
+`sarclip_jax.evaluation.ranking`. Reported (percent, the official names): I2T_R@K, I2T_MeanRecall (mean over K),
 T2I_R@K, T2I_MeanRecall, R@K (the two directions averaged) and MeanRecall (the mean of the two
 direction means).
 """
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eval.ranking import best_positive_rank, rank_of_targets
+from sarclip_jax.evaluation.ranking import best_positive_rank, rank_of_targets
 
 PROTOCOLS = {
     "one_to_one": "SARCLIP one-to-one pairs: row i's image pairs with row i's caption only",

@@ -20,7 +20,7 @@ from etils import epath
 
 from sarclip_jax.models.clip import CLIP
 from sarclip_jax.models.config import CLIPConfig
-from sarclip_jax.models.state import abstract_model, flat_params, model_from_flat_params
+from sarclip_jax.models.params import abstract_model, flat_params, model_from_flat_params
 
 CONFIG_FILE = "model_config.json"
 PARAMS_DIR = "params"

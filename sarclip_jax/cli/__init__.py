@@ -13,11 +13,11 @@ import sys
 
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("sarclip_jax.train.cli", "train a SARCLIP model (the main job)"),
-    "convert": ("sarclip_jax.convert.cli", "convert weights between OpenCLIP/HF PyTorch files and JAX"),
-    "tokenizer": ("sarclip_jax.data.tokenizer_cli", "train or inspect tokenizers"),
-    "data": ("sarclip_jax.data.data_cli", "build and inspect SAR datasets"),
-    "eval": ("eval.cli", "evaluate checkpoints: retrieval, zero-shot, linear probe"),
+    "train": ("sarclip_jax.cli.train", "train a SARCLIP model (the main job)"),
+    "convert": ("sarclip_jax.cli.convert", "convert weights between OpenCLIP/HF PyTorch files and JAX"),
+    "tokenizer": ("sarclip_jax.cli.tokenizer", "train or inspect tokenizers"),
+    "data": ("sarclip_jax.cli.data", "build and inspect SAR datasets"),
+    "eval": ("sarclip_jax.cli.eval", "evaluate checkpoints: retrieval, zero-shot, linear probe"),
 }
 
 

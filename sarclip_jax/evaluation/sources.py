@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from etils import epath
 
-from eval import images as images_lib
+from sarclip_jax.evaluation import images as images_lib
 
 Loader = Callable[[], dict]  # -> a record: {"image": encoded bytes, "scale": ..., "image_id": ...}
 
@@ -108,7 +108,7 @@ def _text_vocabulary(cfg, found: list[str]) -> list[str]:
     if not classes:
         return sorted(set(found))
     if isinstance(classes, str):
-        from sarclip_jax import prompts
+        from sarclip_jax.text import prompts
 
         known = {"synthetic": prompts.SYNTHETIC_CLASSES, "mstar": prompts.MSTAR_CLASSES}
         if classes not in known:
@@ -196,7 +196,8 @@ def _from_folder(cfg) -> EvalSet:
 
 
 def _from_csv(cfg) -> EvalSet:
-    from tfds_sarclip import paths, release
+    from tfds_sarclip import release
+    from sarclip_jax.data.formats import paths
 
     path = epath.Path(cfg.csv)
     roots = [path.parent] + ([epath.Path(cfg.image_root)] if cfg.get("image_root") else [])
