@@ -1,6 +1,17 @@
 """sarclip_jax: SARCLIP (CLIP for Synthetic Aperture Radar) in JAX/Flax."""
 
+import pathlib
+
 import setuptools
+
+
+def package_files(package: str, folder: str) -> list[str]:
+    """Every file under package/**/folder/, relative to the package (setuptools' own globs miss
+    suffix-less files such as raw MSTAR chips and files in deeper folders)."""
+    root = pathlib.Path(package)
+    return sorted(str(p.relative_to(root)) for d in root.rglob(folder) if d.is_dir()
+                  for p in d.rglob("*") if p.is_file())
+
 
 # Ranges admit the stacks seen on Python 3.11 (jax 0.10.2) and the GPU machines' Python 3.12
 # (jax 0.11); the lower bounds are what CI tests (.ci/constraints.txt pins them).
@@ -48,9 +59,10 @@ setuptools.setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=setuptools.find_packages(include=["sarclip_jax*", "tfds_sarclip*", "eval*", "configs*"]),
-    include_package_data=True,
-    package_data={"tfds_sarclip": ["**/*.txt", "**/*.tsv", "dummy_data/**/*"]},
+    # Only the project's own names: configs/ and eval/ are folders of files loaded by path.
+    packages=setuptools.find_packages(include=["sarclip_jax", "sarclip_jax.*", "tfds_sarclip", "tfds_sarclip.*"]),
+    # The builders' fixture trees (their tests' manual_dir), and TFDS checksum/metadata files.
+    package_data={"tfds_sarclip": package_files("tfds_sarclip", "dummy_data") + ["**/*.txt", "**/*.tsv"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={"console_scripts": ["sarclip=sarclip_jax.cli:main"]},

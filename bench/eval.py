@@ -19,23 +19,17 @@ steady rates. Timings on a shared CPU vary by tens of percent between runs.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from sarclip_jax.evaluation import build_evaluator
-from sarclip_jax.evaluation import classification_metrics
-from sarclip_jax.evaluation import embed  # noqa: E402
+from sarclip_jax.data import sar_radiometry
+from sarclip_jax.evaluation import build_evaluator, classification_metrics, embed
 from sarclip_jax.evaluation import images as images_lib
-from sarclip_jax.text import prompts  # noqa: E402
-from sarclip_jax.data import sar_radiometry  # noqa: E402
-from sarclip_jax.text.tokenizer import build_tokenizer  # noqa: E402
-from sarclip_jax.models import create_model, get_model_config  # noqa: E402
-from sarclip_jax.zero_shot_classifier import build_classifier, zero_shot_logits  # noqa: E402
+from sarclip_jax.models import create_model, get_model_config
+from sarclip_jax.text import prompts
+from sarclip_jax.text.tokenizer import build_tokenizer
+from sarclip_jax.zero_shot_classifier import build_classifier, zero_shot_logits
 
 
 def build_data(n: int, image_size: int, data_dir: str) -> str:

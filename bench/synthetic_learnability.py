@@ -11,14 +11,12 @@ BPE .gz; default: the one open_clip_torch ships).
 import multiprocessing as mp
 import os
 import re
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.getcwd())  # run from the repository root without installing
-from tfds_sarclip import captions as C  # noqa: E402
-from tfds_sarclip import synthetic as S  # noqa: E402
+from tfds_sarclip import captions as C
+from tfds_sarclip import synthetic as S
 
 SIZE = 64
 VOCAB = os.environ.get("VOCAB", "clip")

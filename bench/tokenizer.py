@@ -10,19 +10,15 @@ Also checks that the ids agree. Needs the test extra (torch, open_clip_torch).
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from sarclip_jax.text.clip_bpe import ClipTokenizer  # noqa: E402
-from tests.text_corpus import corpus, sar_caption  # noqa: E402
-from tests.torch_refs import open_clip  # noqa: E402
+from sarclip_jax.convert.reference import open_clip
+from sarclip_jax.text.clip_bpe import ClipTokenizer
+from sarclip_jax.text.corpus import corpus, sar_caption
 
 
 def timed(fn, texts) -> tuple[float, np.ndarray]:

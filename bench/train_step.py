@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import jax
 import ml_collections
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from sarclip_jax import sharding  # noqa: E402
-from sarclip_jax.models import get_model_config  # noqa: E402
-from sarclip_jax.train import trainer  # noqa: E402
-from tests.openclip_models import openclip_model, random_inputs  # noqa: E402
+from sarclip_jax import sharding
+from sarclip_jax.convert.reference import openclip_model, random_inputs
+from sarclip_jax.models import get_model_config
+from sarclip_jax.train import trainer
 
 OPTIM = dict(lr=1e-5, end_lr=0.0, warmup_steps=0, b1=0.9, b2=0.98, eps=1e-6, weight_decay=0.01, clip_norm=1.0, freeze=[])
 
@@ -47,7 +44,7 @@ def jax_step(name: str, images, ids):
 def torch_step(name: str, cfg, images, ids):
     import torch
 
-    from tests.torch_refs import open_clip
+    from sarclip_jax.convert.reference import open_clip
 
     model = openclip_model(name, cfg).train()
     loss_fn = open_clip().ClipLoss()

@@ -18,8 +18,7 @@ import numpy as np
 
 from sarclip_jax import sharding
 from sarclip_jax.models import get_model_config
-from sarclip_jax.train import metrics
-from sarclip_jax.train import trainer
+from sarclip_jax.train import metrics, trainer
 
 OPTIM = dict(lr=1e-5, end_lr=0.0, warmup_steps=0, b1=0.9, b2=0.98, eps=1e-6, weight_decay=0.01, clip_norm=1.0, freeze=[])
 

@@ -9,9 +9,11 @@ their training captions, trains, evaluates zero-shot classification and retrieva
 held-out test split, and writes WORKDIR/report.md.
 """
 
+import pathlib
+
 import ml_collections
 
-from sarclip_jax.config_loading import parse_arg
+from sarclip_jax.config_loading import load_config, parse_arg
 
 IMAGE_SIZE = 64
 VOCAB = 256  # the synthetic captions use about 60 distinct words
@@ -48,12 +50,8 @@ def get_config(arg=None):
     c.log_every = 50
     c.eval_every = 500
     c.checkpoint = dict(every=500, keep=2, best_metric="zero_shot/top1", best_mode="max", async_save=True)
-    c.evals = dict(
-        zero_shot=dict(kind="zero_shot", dataset=DATASET, split="test", data_dir=a.data_dir,
-                       templates="sar", classes="synthetic", batch_size=128),
-        retrieval=dict(kind="retrieval", dataset=DATASET, split="test", data_dir=a.data_dir,
-                       protocol="multi_caption", subset_size=0, batch_size=128),
-    )
+    # The held-out evaluations: the same job `sarclip eval --config eval/synthetic_test.py` runs.
+    c.evals = _synthetic_test_evals(DATASET, a.data_dir)
     c.tensorboard = True
     c.peak_flops = 0.0  # per device; 0 looks the device up (none is known for CPUs)
     c.distributed = dict(mode="auto", coordinator_address="", num_processes=0, process_id=-1)
@@ -62,9 +60,13 @@ def get_config(arg=None):
         c.dataset_build.update(num_train=256, num_validation=64, num_test=128)
         c.data.dataset = "sarclip1m/synthetic_smoke"
         c.data.tokenizer = f"{a.data_dir}/tokenizers/sarclip1m_synthetic_smoke_sp{VOCAB}.model"
-        for e in c.evals.values():
-            e.dataset = c.data.dataset
+        c.evals = _synthetic_test_evals(c.data.dataset, a.data_dir)
         c.batch_size, c.total_steps, c.log_every, c.eval_every = 16, 8, 4, 8
         c.checkpoint.every = 4
         c.optim.warmup_steps = 2
     return c
+
+
+def _synthetic_test_evals(dataset: str, data_dir: str) -> ml_collections.ConfigDict:
+    job = pathlib.Path(__file__).parent.parent / "eval" / "synthetic_test.py"
+    return load_config(f"{job}:dataset={dataset},data_dir={data_dir}").evals

@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 from etils import epath
-from flax import nnx
 
 from sarclip_jax import model_dir
+from sarclip_jax.models import encode
 from sarclip_jax.models.clip import CLIP
 from sarclip_jax.zero_shot_classifier import build_classifier, zero_shot_logits
 
@@ -55,16 +54,6 @@ def load(path: str | epath.PathLike, model_name: str | None = None, *, dtype: st
     return model, preprocess, tok
 
 
-@nnx.jit
-def _image_features(model: CLIP, images: jnp.ndarray) -> jnp.ndarray:
-    return model.encode_image(images, normalize=True).astype(jnp.float32)
-
-
-@nnx.jit
-def _text_features(model: CLIP, ids: jnp.ndarray) -> jnp.ndarray:
-    return model.encode_text(ids, normalize=True).astype(jnp.float32)
-
-
 def encode_image(model: CLIP, images: Sequence[ImageInput] | np.ndarray, *, batch_size: int = 32,
                  preprocess: Callable[[ImageInput], np.ndarray] | None = None) -> np.ndarray:
     """L2-normalised (n, embed_dim) embeddings.
@@ -81,7 +70,7 @@ def encode_image(model: CLIP, images: Sequence[ImageInput] | np.ndarray, *, batc
 
             preprocess = ClipPreprocess(image_size=size)
         batch = np.stack([preprocess(image) for image in images]) if len(images) else np.zeros((0, size, size, 3))
-    return _batched(lambda x: _image_features(model, x), batch.astype(np.float32), batch_size)
+    return encode.batched(lambda x: encode.image_features(model, x), batch.astype(np.float32), batch_size)
 
 
 def encode_text(model: CLIP, texts: Sequence[str] | np.ndarray, tokenizer: Callable[..., np.ndarray] | None = None,
@@ -93,7 +82,7 @@ def encode_text(model: CLIP, texts: Sequence[str] | np.ndarray, tokenizer: Calla
         if tokenizer is None:
             raise ValueError("encode_text needs a tokenizer for strings (the third value sarclip_jax.load returns)")
         ids = np.asarray(tokenizer(list(texts)))
-    return _batched(lambda x: _text_features(model, x), ids.astype(np.int32), batch_size)
+    return encode.batched(lambda x: encode.text_features(model, x), ids.astype(np.int32), batch_size)
 
 
 def zero_shot(model: CLIP, images: Sequence[ImageInput] | np.ndarray, class_names: Sequence[str],
@@ -105,19 +94,3 @@ def zero_shot(model: CLIP, images: Sequence[ImageInput] | np.ndarray, class_name
     logits = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)
     return probs / probs.sum(axis=1, keepdims=True)
-
-
-def _batched(fn: Callable[[np.ndarray], Any], x: np.ndarray, batch_size: int) -> np.ndarray:
-    """fn over fixed-size chunks of x (the last one padded with copies of its first row)."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    n = len(x)
-    size = min(batch_size, max(n, 1))
-    outputs = []
-    for start in range(0, n, size):
-        chunk = x[start:start + size]
-        pad = size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.repeat(chunk[:1], pad, axis=0)])
-        outputs.append(np.asarray(fn(chunk))[:size - pad])
-    return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)

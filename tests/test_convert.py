@@ -8,15 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from sarclip_jax import convert
-from sarclip_jax import model_dir
+from sarclip_jax import convert, model_dir
 from sarclip_jax.cli import main as cli
 from sarclip_jax.convert.layouts import CUSTOM_TEXT, HF, detect_layout
+from sarclip_jax.convert.reference import open_clip
 from sarclip_jax.models import get_model_config
-from tests.openclip_models import (jax_outputs, max_rel_error, openclip_model, openclip_outputs, random_inputs,
-                                   state_dict_numpy)
-from tests.torch_refs import open_clip
-
+from tests.openclip_models import (
+    jax_outputs,
+    max_rel_error,
+    openclip_model,
+    openclip_outputs,
+    random_inputs,
+    state_dict_numpy,
+)
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ import pytest
 from etils import epath
 
 import sarclip_jax
-from sarclip_jax.evaluation import build_evaluator
-from sarclip_jax.evaluation.compare import column_labels, markdown_table, side_by_side
 from sarclip_jax import model_dir as checkpoints
 from sarclip_jax.cli import main as cli
 from sarclip_jax.convert import export_openclip
+from sarclip_jax.evaluation import build_evaluator
+from sarclip_jax.evaluation.compare import column_labels, markdown_table, side_by_side
 from sarclip_jax.models import create_model, get_model_config
 from tfds_sarclip.sarclip1m import sarclip1m_dataset_builder as sarclip1m
 

@@ -10,15 +10,15 @@ import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image
 
+from sarclip_jax import api
+from sarclip_jax.data import sar_radiometry, sar_transforms
 from sarclip_jax.evaluation import build_evaluator
 from sarclip_jax.evaluation import images as images_lib
 from sarclip_jax.evaluation.classification_metrics import classification_metrics
 from sarclip_jax.evaluation.retrieval_metrics import evaluate_retrieval, subset_indices
-from sarclip_jax import api
-from sarclip_jax.text import prompts
-from sarclip_jax.data import sar_radiometry, sar_transforms
-from sarclip_jax.text.clip_bpe import ClipTokenizer
 from sarclip_jax.models import create_model, get_model_config
+from sarclip_jax.text import prompts
+from sarclip_jax.text.clip_bpe import ClipTokenizer
 from sarclip_jax.zero_shot_classifier import build_classifier, zero_shot_logits
 from tfds_sarclip import synthetic
 from tfds_sarclip.sarclip1m import sarclip1m_dataset_builder as sarclip1m
@@ -172,10 +172,10 @@ def test_files_prepare_like_stored_records_and_the_clip_pipeline_differs_only_on
     assert gap.max() > 0 and gap.mean() < 0.02
     # The same pixels from files give the same model input as from the stored records.
     for name, record, scale in (("d.png", display, "amplitude"), ("i.tif", intensity, "intensity")):
-        pixels, _ = sar_transforms.decode_record_image(record)
+        pixels, _ = records.decode_image(record)
         path = epath.Path(tmp_path) / name
         path.write_bytes(sar_readers.encode_lossless(pixels)[0])
-        from_file = images_lib.file_record(path, scale, name)
+        from_file = records.file_record(path, scale, name)
         assert text(from_file["scale"]) == text(record["scale"])
         np.testing.assert_array_equal(images_lib.prepare(from_file, 64), images_lib.prepare(record, 64))
 
@@ -245,9 +245,11 @@ def test_config_typos_and_wrong_inputs_are_refused(data):
         build_evaluator("zero_shot", dict(folder=str(FOLDER), class_names={"2S1": "howitzer", "T72": "tank"}))
 
 
-def test_synthetic_class_names_follow_the_generator():
-    assert prompts.SYNTHETIC_CLASSES == synthetic.CLASSES
-    assert set(prompts.READABLE_CLASS_NAMES["synthetic"]) == set(synthetic.CLASSES)
+def test_synthetic_class_vocabulary_is_what_the_generator_draws():
+    drawn = {label for i in range(200)
+             for label, _ in synthetic.generate_scene(np.random.default_rng([3, i]), size=32).objects}
+    assert drawn == set(prompts.SYNTHETIC_CLASSES)
+    assert set(prompts.READABLE_CLASS_NAMES["synthetic"]) == set(prompts.SYNTHETIC_CLASSES)
 
 
 def test_the_training_configs_eval_entries_are_accepted(data):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from etils import epath
 
+from sarclip_jax.data import sar_readers
 from sarclip_jax.evaluation import build_evaluator
 from sarclip_jax.evaluation.linear_probe_metrics import FULL, few_shot_indices, fit_predict_proba, linear_probe
-from sarclip_jax.data import sar_readers
 from sarclip_jax.models import create_model, get_model_config
 
 

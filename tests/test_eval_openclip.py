@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from sarclip_jax.evaluation.classification_metrics import classification_metrics
 from sarclip_jax import api
 from sarclip_jax.convert import from_openclip
-from sarclip_jax.text.clip_bpe import ClipTokenizer
+from sarclip_jax.convert.reference import open_clip
+from sarclip_jax.evaluation.classification_metrics import classification_metrics
 from sarclip_jax.models import get_model_config
 from sarclip_jax.models.params import model_from_flat_params
+from sarclip_jax.text.clip_bpe import ClipTokenizer
 from sarclip_jax.text.prompts import MSTAR_CLASSES, SAR_TEMPLATES
 from sarclip_jax.zero_shot_classifier import build_classifier, zero_shot_logits
 from tests.openclip_models import openclip_model, state_dict_numpy
-from tests.torch_refs import open_clip
 
 
 def test_zero_shot_classifier_logits_and_metrics_match_openclip():

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 from jax.sharding import AxisType
 
-from sarclip_jax.losses import (clip_loss, fused_clip_loss, fused_siglip_loss, in_batch_accuracy,
-                                logit_scale_value, siglip_loss)
+from sarclip_jax.losses import (
+    clip_loss,
+    fused_clip_loss,
+    fused_siglip_loss,
+    in_batch_accuracy,
+    logit_scale_value,
+    siglip_loss,
+)
 
 MESHES = [None, (1, 1, 1), (8, 1, 1), (2, 4, 1), (2, 2, 2)]
 

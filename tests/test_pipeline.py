@@ -9,7 +9,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from sarclip_jax.data import pipeline as P
-from sarclip_jax.data import sar_augment, sar_transforms
+from sarclip_jax.data import records, sar_augment, sar_transforms
 from tfds_sarclip import features, synthetic
 from tfds_sarclip.sar_zeroshot import sar_zeroshot_dataset_builder as zeroshot_builder
 from tfds_sarclip.sarclip1m import sarclip1m_dataset_builder as sarclip1m
@@ -101,7 +101,7 @@ def test_captions_are_drawn_among_the_records_captions(data_dir):
     cfg = config(data_dir, augment=NO_AUG)
     src = P.data_source(cfg)
     tok = P._Tokenize("clip", 77)
-    by_image = {key(img): {tuple(t) for t in tok(sar_transforms.captions_of(src[i]))}
+    by_image = {key(img): {tuple(t) for t in tok(records.captions_of(src[i]))}
                 for i, img in enumerate(eval_images(cfg))}
     drawn = {}
     for b in take(P.train_iterator(src, cfg, 8, seed=0), 25):  # five epochs
@@ -144,7 +144,7 @@ def test_eval_sees_every_example_once_with_padding_and_masks(data_dir):
                 if b["mask"][i]:
                     found.append(int(b["index"][i]))
                     np.testing.assert_allclose(b["image"][i], reference[b["index"][i]], atol=1e-6)
-                    caps = sar_transforms.captions_of(src[int(b["index"][i])])
+                    caps = records.captions_of(src[int(b["index"][i])])
                     np.testing.assert_array_equal(b["text"][i][:len(caps)], tok(caps))
                     assert b["text_mask"][i].sum() == len(caps)
                 else:
@@ -226,7 +226,7 @@ def test_untouched_8bit_images_get_exactly_clips_preprocessing(data_dir):
     checked = 0
     for i in range(len(src)):
         record = src[i]
-        if sar_transforms.text_of(record["scale"]) != "display":
+        if records.text_of(record["scale"]) != "display":
             continue
         expected = preprocess.preprocess_image(sar_readers.decode_image_bytes(record["image"]), SIZE)
         np.testing.assert_array_equal(sar_transforms.image_for_model(record, SIZE, cfg.radiometry, None), expected)

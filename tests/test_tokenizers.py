@@ -11,12 +11,12 @@ import pytest
 import sentencepiece as spm
 
 from sarclip_jax.cli import main as cli_main
+from sarclip_jax.convert.reference import open_clip
 from sarclip_jax.text import clip_bpe
 from sarclip_jax.text.clip_bpe import ClipTokenizer
+from sarclip_jax.text.corpus import corpus, sar_caption
 from sarclip_jax.text.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
 from sarclip_jax.text.tokenizer import build_tokenizer
-from tests.text_corpus import corpus, sar_caption
-from tests.torch_refs import open_clip
 
 
 @pytest.fixture(scope="module")

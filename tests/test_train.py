@@ -14,8 +14,7 @@ from flax import nnx
 
 from sarclip_jax import sharding
 from sarclip_jax.models import get_model_config
-from sarclip_jax.train import loop, optim
-from sarclip_jax.train import trainer
+from sarclip_jax.train import loop, optim, trainer
 from sarclip_jax.train import train_state as state_lib
 from sarclip_jax.train.checkpointing import Checkpointer
 from sarclip_jax.train.step import StepConfig, loss_and_grads, make_encode, make_loss_on_features
@@ -183,8 +182,7 @@ def test_two_processes_train_the_same_model(tmp_path):
 
 
 def test_domain_transfer_starts_from_converted_weights(tmp_path):
-    from sarclip_jax import convert
-    from sarclip_jax import model_dir
+    from sarclip_jax import convert, model_dir
     from sarclip_jax.models import create_model
     from sarclip_jax.models.params import flat_params
 

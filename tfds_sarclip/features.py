@@ -1,10 +1,8 @@
-"""Feature spec shared by the builders, and the conversion of a parsed record into an example.
+"""The builders' side of the stored record: a parser's RawRecord checked and written through
+`sarclip_jax.data.records` (the one definition of the image fields), plus the caption fields.
 
-Images are stored as encoded bytes in their native radiometry: integer images as their original
-PNG/JPEG bytes when that is what the source holds, otherwise as lossless PNG (uint8/uint16) or
-TIFF (float32, complex64, multi-band; zlib-compressed where that pays). One `Tensor(dtype=object)` field holds every kind,
-so a dataset can mix 8-bit and float sources and stays readable without TensorFlow
-(`sarclip_jax.data.sar_readers.decode_image_bytes` decodes it).
+One `Tensor(dtype=object)` field holds every kind of encoded image, so a dataset can mix 8-bit
+and float sources and stays readable without TensorFlow (`records.decode_image` decodes it).
 
 Boxes are (ymin, xmin, ymax, xmax), normalised to [0, 1] by the image height and width.
 """
@@ -17,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sarclip_jax.data import sar_radiometry, sar_readers
+from sarclip_jax.data import records, sar_radiometry, sar_readers
 from tfds_sarclip import report as report_lib
 
 Box = tuple[float, float, float, float]
@@ -52,22 +50,17 @@ class RawRecord:
 
 
 def image_features() -> dict[str, Any]:
+    """The TFDS spec of records.IMAGE_FIELDS."""
     import tensorflow_datasets as tfds
 
-    text = tfds.features.Text
-    return {
-        "image": tfds.features.Tensor(shape=(), dtype=np.object_, doc="encoded PNG/JPEG/TIFF bytes"),
-        "image_format": text(doc="png | jpeg | tiff"),
-        "image_dtype": text(doc="numpy dtype of the decoded pixels"),
-        "height": np.int32,
-        "width": np.int32,
-        "bands": np.int32,
-        "scale": text(doc="intensity | amplitude | db | complex | display"),
-        "polarisation": text(doc="comma-separated bands, e.g. 'VV,VH'; empty if unknown"),
-        "sensor": text(),
-        "source": text(),
-        "image_id": text(doc="source-relative path or id"),
-    }
+    ints = {"height", "width", "bands"}
+    spec = {}
+    for name, doc in records.IMAGE_FIELDS.items():
+        if name == "image":
+            spec[name] = tfds.features.Tensor(shape=(), dtype=np.object_, doc=doc)
+        else:
+            spec[name] = np.int32 if name in ints else tfds.features.Text(doc=doc)
+    return spec
 
 
 def caption_features() -> dict[str, Any]:
@@ -122,14 +115,6 @@ def check_objects(objects: Sequence[tuple[str, Box]], image_id: str) -> tuple[np
     return np.asarray(boxes, np.float32).reshape(-1, 4), labels
 
 
-def _auto_scale(dtype: np.dtype, float_scale: str) -> str:
-    if np.issubdtype(dtype, np.integer):
-        return "display"
-    if np.issubdtype(dtype, np.complexfloating):
-        return "complex"
-    return float_scale
-
-
 def to_example(raw: RawRecord, with_captions: bool = True) -> dict[str, Any]:
     """The example dict for `raw`; raises RecordError with a report reason if it is unusable."""
     if raw.scale not in (*sar_radiometry.SCALES, "auto"):
@@ -150,27 +135,11 @@ def to_example(raw: RawRecord, with_captions: bool = True) -> dict[str, Any]:
         raise RecordError(report_lib.BAD_BANDS, f"{raw.image_id}: {bands} bands, expected {raw.allowed_bands}")
     if np.issubdtype(array.dtype, np.floating) and not np.any(np.isfinite(array)):
         raise RecordError(report_lib.UNREADABLE, f"{raw.image_id}: no finite pixel")
-    scale = raw.scale if raw.scale != "auto" else _auto_scale(array.dtype, raw.float_scale)
+    scale = raw.scale if raw.scale != "auto" else records.infer_scale(array.dtype, raw.float_scale)
     if scale == "complex" and not np.iscomplexobj(array):
         raise RecordError(report_lib.UNREADABLE, f"{raw.image_id}: scale 'complex' but dtype {array.dtype}")
-    fmt = sar_readers.sniff_format(original[:8]) if original is not None else ""
-    if fmt in ("png", "jpeg") and array.dtype in (np.uint8, np.uint16):
-        data = original  # keep the source's own bytes (a re-encoded JPEG would change the pixels)
-    else:
-        data, fmt = sar_readers.encode_lossless(array)
-    example = {
-        "image": data,
-        "image_format": fmt,
-        "image_dtype": str(array.dtype),
-        "height": int(array.shape[0]),
-        "width": int(array.shape[1]),
-        "bands": int(bands),
-        "scale": scale,
-        "polarisation": raw.polarisation,
-        "sensor": raw.sensor,
-        "source": raw.source,
-        "image_id": raw.image_id,
-    }
+    example = records.image_record(array, scale, original=original, image_id=raw.image_id, source=raw.source,
+                                   polarisation=raw.polarisation, sensor=raw.sensor)
     if with_captions:
         boxes, labels = check_objects(raw.objects, raw.image_id)
         example.update(label=raw.label, background=raw.background, captions=captions,
@@ -178,12 +147,12 @@ def to_example(raw: RawRecord, with_captions: bool = True) -> dict[str, Any]:
     return example
 
 
-def generate(records, split: str, report: report_lib.BuildReport, with_captions: bool = True,
+def generate(raws, split: str, report: report_lib.BuildReport, with_captions: bool = True,
              extra: Callable[[RawRecord], dict[str, Any]] | None = None):
     """Yields (key, example) for the good records, counting every record in `report`. A key seen
     before in the split is reported as a duplicate (TFDS would stop the whole build on it)."""
     seen: set[str] = set()
-    for raw in records:
+    for raw in raws:
         key = f"{raw.source}/{raw.image_id}"
         try:
             example = to_example(raw, with_captions=with_captions)

@@ -13,6 +13,8 @@ from typing import Any
 
 from etils import epath
 
+from sarclip_jax.data.formats.caption_csv import AnnotationFileError  # noqa: F401  (raised by the parsers)
+
 REPORT_NAME = "build_report.json"
 FAILED_NAME = "build_report.failed.json"
 MAX_EXAMPLES_PER_REASON = 5
@@ -25,11 +27,6 @@ BAD_BANDS = "wrong_band_count"
 BAD_ANNOTATION = "bad_annotation"
 OUTSIDE_ROOT = "path_outside_root"  # an annotation's path leads out of the dataset root
 DUPLICATE = "duplicate_record"  # a second record with the key of one already written
-
-
-class AnnotationFileError(ValueError):
-    """An annotation or list file (CSV, COCO JSON) that cannot be parsed at all; names the file.
-    It stops the build: such a file often decides the held-out test set, so guessing is unsafe."""
 
 
 class AllRecordsBadError(RuntimeError):

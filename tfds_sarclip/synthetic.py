@@ -25,10 +25,11 @@ import math
 
 import numpy as np
 
+from sarclip_jax.text import prompts
+
 BACKGROUNDS = ("sea", "farmland", "forest", "desert")
-SEA_CLASSES = ("ship", "oil slick")
-LAND_CLASSES = ("vehicle", "aircraft", "building", "storage tank")
-CLASSES = SEA_CLASSES + LAND_CLASSES
+CLASSES = prompts.SYNTHETIC_CLASSES
+SEA_CLASSES, LAND_CLASSES = CLASSES[:2], CLASSES[2:]  # ship, oil slick | vehicle, aircraft, building, tank
 MAX_COUNT = {"ship": 5, "oil slick": 2, "vehicle": 5, "aircraft": 3, "building": 3, "storage tank": 4}
 # Target length as a fraction of the image side (range), and its floor in pixels so small
 # images still show a shape rather than a dot.

@@ -29,8 +29,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sarclip_jax import convert
-    from sarclip_jax import model_dir
+    from sarclip_jax import convert, model_dir
     from sarclip_jax.convert.layouts import detect_layout
 
     if not (args.to or args.to_openclip):

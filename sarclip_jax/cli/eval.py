@@ -61,8 +61,8 @@ def evaluate(entries: dict, checkpoints: list[str], *, model_name: str | None, o
     """Runs every evaluator on every checkpoint; returns the side-by-side Markdown table."""
     from etils import epath
 
-    from sarclip_jax import evaluation
     import sarclip_jax
+    from sarclip_jax import evaluation
     from sarclip_jax.evaluation import compare
 
     out_dir = epath.Path(out)

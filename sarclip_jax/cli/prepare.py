@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 
 import jax
 from etils import epath
@@ -33,8 +34,13 @@ def ensure_dataset(cfg) -> None:
         raise FileNotFoundError(f"dataset {name} is not built in {data_dir}; run `sarclip data build {name} "
                                 f"--data_dir {data_dir}` (with --manual_dir for real data) first")
     _single_process(f"dataset {name} is missing in {data_dir}")
-    log.info("building %s in %s", name, data_dir)
-    builder.download_and_prepare(file_format="array_record")
+    from sarclip_jax.train import console
+
+    console.say("building dataset %s in %s", name, data_dir)
+    t0 = time.time()
+    with console.quiet_output("tfds"):  # TFDS's prints and progress bars: to the log file
+        builder.download_and_prepare(file_format="array_record")
+    log.info("built %s in %.1fs", name, time.time() - t0)
 
 
 def ensure_tokenizer(cfg) -> None:
@@ -47,7 +53,7 @@ def ensure_tokenizer(cfg) -> None:
         raise FileNotFoundError(f"tokenizer {spec} does not exist; train it with `sarclip tokenizer train` "
                                 f"or set tokenizer_build.enabled=True")
     _single_process(f"tokenizer {spec} is missing")
-    from sarclip_jax.data import pipeline, sar_transforms
+    from sarclip_jax.data import pipeline, records
     from sarclip_jax.text.sentencepiece_tokenizer import train_sentencepiece
 
     source = pipeline.data_source(pipeline.PipelineConfig.from_dict(cfg.data))
@@ -57,12 +63,14 @@ def ensure_tokenizer(cfg) -> None:
         corpus = epath.Path(tmp) / "captions.txt"
         with corpus.open("w") as f:
             for i in range(len(source)):
-                for caption in sar_transforms.captions_of(source[i]):
+                for caption in records.captions_of(source[i]):
                     f.write(caption.replace("\n", " ") + "\n")
         model = train_sentencepiece([corpus], build.vocab_size, epath.Path(tmp) / "tok")
         out.write_bytes(model.read_bytes())
-    log.info("trained a %d-token sentencepiece tokenizer on %d training records: %s", build.vocab_size,
-             len(source), spec)
+    from sarclip_jax.train import console
+
+    console.say("trained a %d-token sentencepiece tokenizer on %d training records: %s", build.vocab_size,
+                len(source), spec)
 
 
 def _single_process(what: str) -> None:

@@ -5,6 +5,9 @@
 
 Config overrides follow ml_collections' flag style (`--config.optim.lr=1e-4`). Starting in a
 work directory that holds checkpoints resumes the run.
+
+The console shows a progress bar, one line per evaluation and a line at the start and the end;
+every library's log goes to WORKDIR/log.txt (`--verbose` shows it on the console too).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import logging
 import math
 import platform
+import time
 
 log = logging.getLogger(__name__)
 
@@ -23,33 +27,54 @@ def register(subparsers) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="config file, optionally with ':arguments'")
     p.add_argument("--workdir", required=True, help="checkpoints, metrics and reports go here (local or gs://)")
+    p.add_argument("--verbose", action="store_true", help="show every library's log on the console, not only in WORKDIR/log.txt")
     p.set_defaults(func=run, accepts_overrides=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from sarclip_jax.config_loading import apply_overrides, load_config, split_overrides
-    from sarclip_jax.train import distributed
-    from sarclip_jax.train.validate import validate_train_config
+    from sarclip_jax.train import console
 
-    try:
-        cfg = apply_overrides(load_config(args.config), split_overrides(getattr(args, "overrides", [])))
-        distributed.initialize(cfg.get("distributed", {}))
-        validate_train_config(cfg)
-    except (ValueError, TypeError, FileNotFoundError) as e:
-        raise SystemExit(f"sarclip train: {e}") from None
-    return main(cfg, args.workdir, config_spec=args.config)
+    with console.Console(verbose=getattr(args, "verbose", False)) as screen:
+        platform_chosen = console.choose_platform()  # before JAX starts its backends
+        from sarclip_jax.config_loading import apply_overrides, load_config, split_overrides
+        from sarclip_jax.train import distributed
+        from sarclip_jax.train.validate import validate_train_config
+
+        if platform_chosen:
+            log.info("no TPU or GPU on this machine: JAX_PLATFORMS=%s", platform_chosen)
+        try:
+            cfg = apply_overrides(load_config(args.config), split_overrides(getattr(args, "overrides", [])))
+            distributed.initialize(cfg.get("distributed", {}))
+            validate_train_config(cfg)
+        except (ValueError, TypeError, FileNotFoundError) as e:
+            raise SystemExit(f"sarclip train: {e}") from None
+        screen.log_to(_log_dir(args.workdir))
+        return main(cfg, args.workdir, config_spec=args.config, log_path=screen.path)
 
 
-def main(cfg, workdir: str, config_spec: str = "") -> int:
+def _log_dir(workdir: str):
+    """WORKDIR for process 0, WORKDIR/logs/process_N for the others (one file each)."""
     import jax
     from etils import epath
 
-    from sarclip_jax.data import pipeline
-    from sarclip_jax.train import loop
-    from sarclip_jax.cli import prepare
+    index = jax.process_index()
+    return epath.Path(workdir) if index == 0 else epath.Path(workdir) / "logs" / f"process_{index}"
 
+
+def main(cfg, workdir: str, config_spec: str = "", log_path: str | None = None) -> int:
+    import jax
+    from etils import epath
+
+    from sarclip_jax.cli import prepare
+    from sarclip_jax.data import pipeline
+    from sarclip_jax.train import console, loop
+
+    start = time.time()
     workdir = epath.Path(workdir)
+    if jax.process_index() == 0:
+        console.say("sarclip train: %s on %s, %d steps of %d on %d x %s; workdir %s%s", cfg.model.name,
+                    cfg.data.dataset, cfg.total_steps, cfg.batch_size, jax.device_count(),
+                    jax.devices()[0].device_kind, workdir, f", log {log_path}" if log_path else "")
     prepare.ensure_dataset(cfg)
     prepare.ensure_tokenizer(cfg)
     data_fn = pipeline.make_data_fn(pipeline.PipelineConfig.from_dict(cfg.data))
@@ -57,6 +82,8 @@ def main(cfg, workdir: str, config_spec: str = "") -> int:
     result = loop.train(cfg, workdir, data_fn, evaluators)
     if jax.process_index() == 0:
         write_report(cfg, workdir, result, evaluators, config_spec)
+        console.say("%s at step %d in %s; report %s", result.stopped_by, result.final_step,
+                    console.duration(time.time() - start), workdir / "report.md")
     return 0 if result.stopped_by in ("completed", "preempted") else 1
 
 

@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from sarclip_jax.data import sar_augment, sar_radiometry, sar_transforms
+from sarclip_jax.data import records, sar_augment, sar_radiometry, sar_transforms, tfds_source
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def bad_record_count() -> int:
 
 def _record_name(record, index: int) -> str:
     image_id = record.get("image_id") if isinstance(record, dict) else None
-    return f"#{index}" if image_id is None else f"#{index} ({sar_transforms.text_of(image_id)})"
+    return f"#{index}" if image_id is None else f"#{index} ({records.text_of(image_id)})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,15 +125,8 @@ def _plain(d) -> dict:
 
 
 def data_source(cfg: PipelineConfig, split: str | None = None):
-    """The random-access TFDS source (array_record) of `cfg.dataset`."""
-    import tensorflow_datasets as tfds
-
-    # Importing the builder modules registers them with TFDS.
-    import tfds_sarclip.sar_zeroshot.sar_zeroshot_dataset_builder  # noqa: F401
-    import tfds_sarclip.sarclip1m.sarclip1m_dataset_builder  # noqa: F401
-
-    data_dir = os.path.expanduser(cfg.data_dir) if cfg.data_dir else None
-    return tfds.data_source(cfg.dataset, split=split or cfg.split, data_dir=data_dir)
+    """The random-access TFDS source (array_record) of `cfg.dataset`, from its prepared files."""
+    return tfds_source.open_source(cfg.dataset, split or cfg.split, cfg.data_dir)
 
 
 class _Tokenize:
@@ -271,7 +263,7 @@ class EvalTransform:
         raw = record["label"]
         if isinstance(raw, (int, np.integer)):  # a ClassLabel
             return int(raw)
-        name = sar_transforms.text_of(raw).strip()
+        name = records.text_of(raw).strip()
         if self.classes is None:
             raise LabelVocabularyError(f"the dataset's labels are text (e.g. {name!r}): pass classes=[...], "
                                        "the label vocabulary, to number them")
@@ -295,7 +287,7 @@ class EvalTransform:
                 if self.fields == "label":
                     label = self.label(record)
                 else:
-                    captions = sar_transforms.captions_of(record)[:cfg.max_captions]
+                    captions = records.captions_of(record)[:cfg.max_captions]
             except LabelVocabularyError:
                 raise
             except Exception as e:  # counted and reported, never scored

@@ -1,7 +1,7 @@
 """One stored record -> model inputs: decode, radiometry, augment, CLIP resize/crop/normalise.
 
 The steps, in order (all numpy; randomness only from the rng passed in):
-  1. decode the stored bytes in their native dtype (sar_readers);
+  1. decode the stored bytes in their native dtype (records.decode_image);
   2. physical scales (intensity, amplitude, dB, complex) -> linear intensity, optional gamma
      speckle, then the configured normalisation to [0, 1]; display products / dtype max, with
      speckle applied as amplitude;
@@ -20,18 +20,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from sarclip_jax.data import preprocess, sar_augment, sar_radiometry, sar_readers
+from sarclip_jax.data import preprocess, records, sar_augment, sar_radiometry
 from sarclip_jax.data.preprocess import OPENAI_MEAN, OPENAI_STD
-
-
-def text_of(value) -> str:
-    return value.decode("utf-8") if isinstance(value, (bytes, np.bytes_)) else str(value)
-
-
-def decode_record_image(record: dict) -> tuple[np.ndarray, str]:
-    """(pixels in their stored dtype, scale) of a record written by the tfds_sarclip builders."""
-    image = sar_readers.decode_image_bytes(bytes(record["image"]), text_of(record.get("image_id", "<record>")))
-    return image, text_of(record["scale"])
 
 
 def to_unit(image: np.ndarray, scale: str, radiometry: sar_radiometry.Radiometry,
@@ -88,7 +78,7 @@ def image_for_model(record: dict, size: int, radiometry: sar_radiometry.Radiomet
                     augment: sar_augment.Augment | None = None, rng: np.random.Generator | None = None,
                     mean=OPENAI_MEAN, std=OPENAI_STD) -> np.ndarray:
     """float32 (size, size, 3), normalised; `augment=None` is the deterministic eval path."""
-    image, scale = decode_record_image(record)
+    image, scale = records.decode_image(record)
     looks = sar_augment.draw_looks(augment, rng) if augment is not None else None
     geometric = augment is not None and (augment.dihedral or augment.crops)
     if (scale == "display" and image.dtype == np.uint8 and sar_radiometry.as_hwc(image).shape[-1] in (1, 3)
@@ -107,12 +97,8 @@ def image_for_model(record: dict, size: int, radiometry: sar_radiometry.Radiomet
     return bands_to_model_rgb(unit, mean, std).astype(np.float32, copy=False)
 
 
-def captions_of(record: dict) -> list[str]:
-    return [text_of(c) for c in record.get("captions", [])]
-
-
 def pick_caption(record: dict, rng: np.random.Generator) -> str:
-    captions = captions_of(record)
+    captions = records.captions_of(record)
     if not captions:
-        raise ValueError(f"record {text_of(record.get('image_id', '?'))} has no caption")
+        raise ValueError(f"record {records.text_of(record.get('image_id', '?'))} has no caption")
     return captions[int(rng.integers(len(captions)))]

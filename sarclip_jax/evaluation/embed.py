@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import functools
 import time
 from collections.abc import Sequence
 
 import numpy as np
 
+from sarclip_jax.data import sar_radiometry
 from sarclip_jax.evaluation import images as images_lib
 from sarclip_jax.evaluation.images import DEFAULT_RADIOMETRY
 from sarclip_jax.evaluation.sources import Item
-from sarclip_jax.data import sar_radiometry
+from sarclip_jax.models import encode
 
 
 @dataclasses.dataclass
@@ -62,14 +62,6 @@ def _put_on_mesh(batch: np.ndarray, mesh):
     if len(batch) % shards:
         raise ValueError(f"batch_size {len(batch)} does not split over the mesh's {shards} data shards")
     return jax.device_put(batch, spec)
-
-
-@functools.cache
-def _image_forward():
-    """The jitted image tower (normalised float32 features); built on first use."""
-    from flax import nnx
-
-    return nnx.jit(lambda model, images: model.encode_image(images, normalize=True).astype("float32"))
 
 
 def embed_for(evaluator, model, items: Sequence[Item], timings: Timings) -> ImageEmbeddings:
@@ -114,7 +106,7 @@ def embed_images(model, items: Sequence[Item], *, batch_size: int, pipeline: str
                 continue
             x = np.zeros((batch_size, size, size, 3), np.float32)  # padding rows are dropped below
             x[:len(prepared)] = np.stack(prepared)
-            emb = np.asarray(_image_forward()(model, _put_on_mesh(x, mesh)))[:len(prepared)]
+            emb = np.asarray(encode.image_features(model, _put_on_mesh(x, mesh)))[:len(prepared)]
             outputs.append(emb)
             elapsed = time.perf_counter() - t1
             if timings.first_batch_s == 0.0:
@@ -128,13 +120,11 @@ def embed_images(model, items: Sequence[Item], *, batch_size: int, pipeline: str
 
 def embed_texts(model, texts: Sequence[str], tokenizer, *, batch_size: int, timings: Timings | None = None
                 ) -> np.ndarray:
-    from sarclip_jax import api
-
     t0 = time.perf_counter()
     if not texts:
         return np.zeros((0, model.config.embed_dim), np.float32)
     ids = np.asarray(tokenizer(list(texts)), np.int32)
-    out = api.encode_text(model, ids, batch_size=batch_size)
+    out = encode.batched(lambda x: encode.text_features(model, x), ids, batch_size)
     if timings is not None:
         timings.text_s += time.perf_counter() - t0
     return out

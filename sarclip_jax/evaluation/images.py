@@ -13,13 +13,12 @@ Two image pipelines, named in every report:
 from __future__ import annotations
 
 import numpy as np
-from etils import epath
 
-from sarclip_jax.data import sar_radiometry, sar_readers, sar_transforms
+from sarclip_jax.data import records, sar_radiometry, sar_transforms
 
 PIPELINES = ("sar", "clip")
 DEFAULT_RADIOMETRY = sar_radiometry.Radiometry()  # the fixed dB window SAR CLIP loaders use
-FLOAT_SCALES = ("intensity", "amplitude", "db")
+FLOAT_SCALES = records.FLOAT_SCALES
 
 
 class ImageLoadError(Exception):
@@ -34,38 +33,10 @@ def prepare(record: dict, size: int, pipeline: str = "sar",
     if pipeline == "clip":
         from sarclip_jax.data.preprocess import preprocess_image
 
-        pixels, scale = sar_transforms.decode_record_image(record)
+        pixels, scale = records.decode_image(record)
         as_8bit = np.round(sar_radiometry.to_unit_rgb(pixels, scale, radiometry) * 255.0).astype(np.uint8)
         return preprocess_image(as_8bit, size)
     raise ValueError(f"unknown image pipeline {pipeline!r}; expected one of {PIPELINES}")
-
-
-def scale_of(pixels: np.ndarray, float_scale: str) -> str:
-    """The scale of a file's pixels: integers are display products, complex is SLC, and float
-    data is whatever the dataset says (`float_scale`), since the values cannot tell."""
-    if np.issubdtype(pixels.dtype, np.integer):
-        return "display"
-    if np.iscomplexobj(pixels):
-        return "complex"
-    return float_scale
-
-
-def file_record(path: epath.Path, float_scale: str, key: str) -> dict:
-    """A record for an image file. PNG/JPEG bytes are kept as they are (integer pixels: display
-    products); TIFFs are decoded once for their dtype; raw MSTAR chips (Phoenix header) become a
-    float32 magnitude TIFF."""
-    from tfds_sarclip.sources import mstar
-
-    loaded = mstar.load_any(path)
-    if isinstance(loaded, (bytes, bytearray)):
-        data = bytes(loaded)
-        if sar_readers.sniff_format(data[:8]) in ("png", "jpeg"):
-            return {"image": data, "scale": "display", "image_id": key}
-        pixels = sar_readers.decode_image_bytes(data, str(path))
-        return {"image": data, "scale": scale_of(pixels, float_scale), "image_id": key}
-    pixels = np.asarray(loaded)
-    data, _ = sar_readers.encode_lossless(pixels)
-    return {"image": data, "scale": scale_of(pixels, float_scale), "image_id": key}
 
 
 def guarded(load, size: int, pipeline: str, radiometry: sar_radiometry.Radiometry) -> np.ndarray:

@@ -22,17 +22,12 @@ import ml_collections
 import numpy as np
 
 from sarclip_jax.evaluation import config as config_lib
-from sarclip_jax.evaluation import embed
-from sarclip_jax.evaluation import report
+from sarclip_jax.evaluation import embed, report
 from sarclip_jax.evaluation import linear_probe_metrics as lpm
 from sarclip_jax.evaluation.sources import EvalSet, Item, open_set
 
 DEFAULTS = dict(train_split="train", shots=(1, 2, 4, 8, 16, 0), seeds=(0, 1, 2), C=1.0, max_iter=1000,
                 standardize=True)
-
-
-def setting_name(shots: int) -> str:
-    return "full" if shots == lpm.FULL else f"{shots}shot"
 
 
 def _aligned(train: EvalSet, test: EvalSet) -> tuple[list[str], list[Item], list[Item]]:
@@ -89,7 +84,7 @@ class LinearProbeEvaluator:
                                     tuple(cfg.shots), tuple(cfg.seeds), C=cfg.C, max_iter=cfg.max_iter,
                                     standardize=cfg.standardize)
         timings.metric_s += time.perf_counter() - t0
-        summaries = {setting_name(s.shots): s.summary() for s in settings}
+        summaries = {lpm.setting_name(s.shots): s.summary() for s in settings}
         self.last = dict(settings=settings, summaries=summaries, timings=timings.as_dict(),
                          failures=train.failures + test.failures,
                          counts=dict(images_listed=len(self.train_items) + len(self.test_items),

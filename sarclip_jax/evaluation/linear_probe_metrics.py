@@ -88,3 +88,8 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
             sizes.append(len(idx))
         settings.append(ProbeSetting(k, runs, sizes))
     return settings
+
+
+def setting_name(shots: int) -> str:
+    """A few-shot setting's name in metrics and reports: "full" or "{shots}shot"."""
+    return "full" if shots == FULL else f"{shots}shot"

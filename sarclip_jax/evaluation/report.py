@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from etils import epath
 
-from sarclip_jax.evaluation import plots
+from sarclip_jax.evaluation import linear_probe_metrics, plots
 from sarclip_jax.evaluation.retrieval_metrics import PROTOCOLS
 
 TIE_RULE = "ties broken by candidate index (a stable sort of the negated scores)"
@@ -173,10 +173,8 @@ def write_zero_shot(out_dir, evaluator, run_info: dict) -> dict[str, epath.Path]
 
 
 def write_linear_probe(out_dir, evaluator, run_info: dict) -> dict[str, epath.Path]:
-    from sarclip_jax.evaluation.linear_probe import setting_name
-
     last, cfg = evaluator.last, evaluator.cfg
-    runs = {setting_name(s.shots): [{"top1": r.top_k[1], "mean_per_class": r.mean_per_class, "train_images": n,
+    runs = {linear_probe_metrics.setting_name(s.shots): [{"top1": r.top_k[1], "mean_per_class": r.mean_per_class, "train_images": n,
                                      "seed": seed}
                                     for r, n, seed in zip(s.runs, s.train_sizes, cfg.seeds, strict=False)]
             for s in last["settings"]}

@@ -23,9 +23,7 @@ import time
 import numpy as np
 
 from sarclip_jax.evaluation import config as config_lib
-from sarclip_jax.evaluation import embed
-from sarclip_jax.evaluation import report
-from sarclip_jax.evaluation import retrieval_metrics
+from sarclip_jax.evaluation import embed, report, retrieval_metrics
 from sarclip_jax.evaluation.sources import EvalSet, Item, open_set
 
 DEFAULTS = dict(protocol="one_to_one", caption_index=0, subset_size=5000, subset_seed=0, ks=(1, 5, 10))

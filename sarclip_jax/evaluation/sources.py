@@ -23,12 +23,12 @@ from __future__ import annotations
 import collections
 import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 from etils import epath
 
-from sarclip_jax.evaluation import images as images_lib
+from sarclip_jax.data import records, tfds_source
+from sarclip_jax.data.formats import caption_csv, imagefolder, paths
 
 Loader = Callable[[], dict]  # -> a record: {"image": encoded bytes, "scale": ..., "image_id": ...}
 
@@ -48,10 +48,6 @@ class EvalSet:
     items: list[Item]
     class_names: list[str]  # label vocabulary, [] without labels
     skipped: dict[str, list[str]]  # reason -> item keys left out before evaluation
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, (bytes, np.bytes_)) else str(value)
 
 
 def source_kind(cfg) -> str:
@@ -86,12 +82,7 @@ def open_set(cfg, want: str, tfds_source=None) -> EvalSet:
 # --- TFDS -----------------------------------------------------------------------------------------
 
 def open_tfds(name: str, split: str, data_dir: str | None):
-    import tensorflow_datasets as tfds
-
-    import tfds_sarclip.sar_zeroshot.sar_zeroshot_dataset_builder  # noqa: F401  (registers the builders)
-    import tfds_sarclip.sarclip1m.sarclip1m_dataset_builder  # noqa: F401
-
-    return tfds.data_source(name, split=split, data_dir=data_dir)
+    return tfds_source.open_source(name, split, data_dir)
 
 
 def _class_label_names(source) -> list[str] | None:
@@ -125,19 +116,19 @@ def _from_tfds(cfg, want: str, source) -> EvalSet:
     rows = []
     for i in range(len(source)):
         record = source[i]
-        key = _text(record.get("image_id", i))
+        key = records.text_of(record.get("image_id", i))
         if want == "captions":
-            captions = tuple(c for c in (_text(x).strip() for x in record.get("captions", [])) if c)
+            captions = tuple(c for c in (records.text_of(x).strip() for x in record.get("captions", [])) if c)
             if not captions:
                 skipped["no_caption"].append(key)
                 continue
             rows.append((i, key, captions, None))
         else:
             raw = record.get("label")
-            if raw is None or (not isinstance(raw, (int, np.integer)) and not _text(raw)):
+            if raw is None or (not isinstance(raw, (int, np.integer)) and not records.text_of(raw)):
                 skipped["no_label"].append(key)
                 continue
-            rows.append((i, key, (), raw if isinstance(raw, (int, np.integer)) else _text(raw)))
+            rows.append((i, key, (), raw if isinstance(raw, (int, np.integer)) else records.text_of(raw)))
 
     def loader(index: int) -> Loader:
         return lambda: source[index]
@@ -162,19 +153,17 @@ def _from_tfds(cfg, want: str, source) -> EvalSet:
 # --- files ------------------------------------------------------------------------------------------
 
 def _file_loader(path: epath.Path, float_scale: str, key: str) -> Loader:
-    return lambda: images_lib.file_record(path, float_scale, key)
+    return lambda: records.file_record(path, float_scale, key)
 
 
 def _float_scale(cfg) -> str:
     scale = cfg.get("float_scale") or "amplitude"
-    if scale not in images_lib.FLOAT_SCALES:
-        raise ValueError(f"float_scale must be one of {images_lib.FLOAT_SCALES}, got {scale!r}")
+    if scale not in records.FLOAT_SCALES:
+        raise ValueError(f"float_scale must be one of {records.FLOAT_SCALES}, got {scale!r}")
     return scale
 
 
 def _from_folder(cfg) -> EvalSet:
-    from tfds_sarclip import imagefolder
-
     root = epath.Path(cfg.folder)
     if not root.is_dir():
         raise FileNotFoundError(f"folder={root}: not a directory")
@@ -196,23 +185,20 @@ def _from_folder(cfg) -> EvalSet:
 
 
 def _from_csv(cfg) -> EvalSet:
-    from tfds_sarclip import release
-    from sarclip_jax.data.formats import paths
-
     path = epath.Path(cfg.csv)
     roots = [path.parent] + ([epath.Path(cfg.image_root)] if cfg.get("image_root") else [])
     scale = _float_scale(cfg)
     items, skipped = [], collections.defaultdict(list)
-    for image_path, caption in release.read_rows(path):
+    for image_path, caption in caption_csv.read_rows(path):
         if not caption:
             skipped["no_caption"].append(image_path)
             continue
-        problem = release.row_problem(image_path, caption)
+        problem = caption_csv.row_problem(image_path, caption)
         if problem:
             skipped[f"bad_row:{problem}"].append(image_path.encode("utf-8", "backslashreplace").decode())
             continue
         try:
-            resolved = release.resolve(image_path, roots)
+            resolved = caption_csv.resolve(image_path, roots)
         except paths.OutsideRootError:  # never read: the CSV names a file outside its folder and image_root
             skipped["path_outside_root"].append(image_path)
             continue

@@ -24,9 +24,7 @@ import time
 
 import numpy as np
 
-from sarclip_jax.evaluation import classification_metrics
-from sarclip_jax.evaluation import embed
-from sarclip_jax.evaluation import report
+from sarclip_jax.evaluation import classification_metrics, embed, report
 from sarclip_jax.evaluation import config as config_lib
 from sarclip_jax.evaluation.sources import open_set
 from sarclip_jax.text import prompts

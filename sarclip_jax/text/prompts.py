@@ -6,6 +6,8 @@ computed here compare with the paper's; reports name the set they used.
 
 from __future__ import annotations
 
+from sarclip_jax.data.formats import mstar
+
 SAR_TEMPLATES = (
     "a SAR image of {}.",
     "a radar image of {}.",
@@ -49,23 +51,32 @@ TEMPLATE_SETS: dict[str, tuple[str, ...]] = {
     "simple": ("a photo of {}.",),
 }
 
-# MSTAR's ten SOC target classes, keyed by their folder names.
-MSTAR_CLASSES = ("2S1", "BMP2", "BRDM2", "BTR60", "BTR70", "D7", "T62", "T72", "ZIL131", "ZSU234")
+# MSTAR's ten SOC target classes, keyed by their folder names (the one list: the MSTAR reader's).
+MSTAR_CLASSES = mstar.CLASSES
+# SAMPLE's ten vehicle classes, as its release names the class folders.
+SAMPLE_CLASSES = ("2s1", "bmp2", "btr70", "m1", "m2", "m35", "m548", "m60", "t72", "zsu23")
 
-# The synthetic set's target classes (tfds_sarclip/synthetic.py CLASSES; a test keeps them equal).
+# The synthetic set's target classes (the generator in tfds_sarclip/synthetic.py draws these).
 SYNTHETIC_CLASSES = ("ship", "oil slick", "vehicle", "aircraft", "building", "storage tank")
+
+# Readable names of the military vehicles in MSTAR and SAMPLE, one table for prompts and captions
+# (keys match after lower-casing and dropping non-alphanumerics).
+VEHICLE_NAMES = {
+    "2S1": "2S1 self-propelled howitzer", "BMP2": "BMP-2 infantry fighting vehicle",
+    "BRDM2": "BRDM-2 armored reconnaissance vehicle", "BTR60": "BTR-60 armored personnel carrier",
+    "BTR70": "BTR-70 armored personnel carrier", "D7": "D7 bulldozer", "T62": "T-62 tank", "T72": "T-72 tank",
+    "ZIL131": "ZIL-131 military truck", "ZSU234": "ZSU-23-4 self-propelled anti-aircraft gun",
+    "M1": "M1 tank", "M2": "M2 infantry fighting vehicle", "M35": "M35 truck", "M548": "M548 tracked carrier",
+    "M60": "M60 tank", "ZSU23": "ZSU-23-4 self-propelled anti-aircraft gun",
+}
 
 # Readable class names for prompts, keyed by the dataset's label or folder name. The official
 # protocol puts folder names into the templates as they are; these are the alternative a report
 # names ("class names: mstar"). Keys match after lower-casing and dropping non-alphanumerics, so
 # "BulkCarrier", "Bulk_Carrier" and "bulk carrier" are one key.
 READABLE_CLASS_NAMES: dict[str, dict[str, str]] = {
-    "mstar": {
-        "2S1": "2S1 self-propelled howitzer", "BMP2": "BMP-2 infantry fighting vehicle",
-        "BRDM2": "BRDM-2 armored reconnaissance vehicle", "BTR60": "BTR-60 armored personnel carrier",
-        "BTR70": "BTR-70 armored personnel carrier", "D7": "D7 bulldozer", "T62": "T-62 tank", "T72": "T-72 tank",
-        "ZIL131": "ZIL-131 military truck", "ZSU234": "ZSU-23-4 self-propelled anti-aircraft gun",
-    },
+    "mstar": {c: VEHICLE_NAMES[c] for c in MSTAR_CLASSES},
+    "sample": {c: VEHICLE_NAMES[c.upper()] for c in SAMPLE_CLASSES},
     # FUSAR-Ship 1.0 stores chips under <category>/<subcategory>; both levels are listed.
     "fusar_ship": {
         "Cargo": "cargo ship", "DiveVessel": "diving support vessel", "Dredger": "dredger",
@@ -85,8 +96,7 @@ READABLE_CLASS_NAMES: dict[str, dict[str, str]] = {
         "LawEnforcement": "law enforcement vessel", "Pilot": "pilot boat", "Sailing": "sailing boat",
         "PleasureCraft": "pleasure boat", "Other": "ship", "Unknown": "ship",
     },
-    "synthetic": {"ship": "a ship", "oil slick": "an oil slick", "vehicle": "a vehicle", "aircraft": "an aircraft",
-                  "building": "a building", "storage tank": "a storage tank"},
+    "synthetic": {c: ("an " if c[0] in "aeiou" else "a ") + c for c in SYNTHETIC_CLASSES},
 }
 
 
@@ -126,3 +136,9 @@ def get_templates(name_or_templates: str | tuple[str, ...] | list[str]) -> tuple
     if not templates or bad:
         raise ValueError(f"each template needs exactly one '{{}}' for the class name; bad: {bad or 'none given'}")
     return templates
+
+
+def caption_nouns(labels) -> dict[str, tuple[str, str]]:
+    """{label: (singular, plural)} from VEHICLE_NAMES, for the caption generator."""
+    table = {_name_key(k): v for k, v in VEHICLE_NAMES.items()}
+    return {label: (table[_name_key(label)], table[_name_key(label)] + "s") for label in labels}

@@ -26,9 +26,8 @@ from flax import nnx
 
 from sarclip_jax import sharding
 from sarclip_jax.models.config import CLIPConfig, get_model_config
-from sarclip_jax.train import checkpointing, metrics
 from sarclip_jax.text import tokenizer as tokenizer_lib
-from sarclip_jax.train import trainer
+from sarclip_jax.train import checkpointing, console, metrics, trainer
 from sarclip_jax.train import train_state as state_lib
 from sarclip_jax.train.step import StepConfig
 from sarclip_jax.train.validate import validate_train_config
@@ -65,8 +64,7 @@ def initial_params(cfg: ml_collections.ConfigDict, model_cfg: CLIPConfig):
     source = cfg.model.get("init_from", "")
     if not source:
         return None
-    from sarclip_jax import convert
-    from sarclip_jax import model_dir
+    from sarclip_jax import convert, model_dir
 
     if model_dir.is_model_dir(source):
         saved = model_dir.read_model_config(source)
@@ -75,7 +73,7 @@ def initial_params(cfg: ml_collections.ConfigDict, model_cfg: CLIPConfig):
         model = model_dir.load_model(source)
     else:
         model = convert.load_pytorch_weights(source, model_cfg)
-    log.info("initialised from %s", source)
+    console.say("initialised from %s", source)
     return nnx.to_pure_dict(nnx.state(model, nnx.Param))
 
 
@@ -113,13 +111,14 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
     restored = ckpt.restore_latest(state_lib.abstract_state(shardings, state_shapes), data_iter)
     if restored is not None:
         start_step, state = restored
-        log.info("resumed from step %d", start_step)
+        console.say("resumed from step %d in %s", start_step, workdir / "checkpoints")
     else:
         start_step = 0
         state = t.init_state(cfg.seed, initial_params(cfg, model_cfg))
     (workdir / "config.json").write_text(cfg.to_json_best_effort(indent=2) + "\n")
 
     writer = metrics.MetricWriter(workdir, cfg.total_steps, tensorboard=cfg.get("tensorboard", True))
+    progress = console.Progress(cfg.total_steps, start_step, cfg.log_every, enabled=jax.process_index() == 0)
     watch = checkpointing.PreemptionWatch(ckpt)
     peak = metrics.peak_flops_per_device(cfg.get("peak_flops") or None)
     flops = None
@@ -128,12 +127,13 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
         if not evaluators:
             return {}
         model = nnx.merge(graphdef, state["params"])
-        results = {}
+        results, start = {}, time.time()
         for name, evaluator in evaluators.items():
             t0 = time.time()
             results.update({k: float(v) for k, v in evaluator.run(model)})
             log.info("eval %s took %.1fs", name, time.time() - t0)
         writer.write(step, results, prefix="eval")
+        progress.evaluation(step, results, time.time() - start)
         return results
 
     step, stopped_by, last, eval_results = start_step, "completed", {}, {}
@@ -144,8 +144,10 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
         while step < cfg.total_steps:
             batch = sharding.global_batch(next(data_iter), mesh)
             if compiled is None:
+                t0 = time.time()
                 compiled = t.train_step.lower(state, batch).compile()
                 flops = metrics.step_flops(compiled)
+                log.info("compiled the train step in %.1fs (%s FLOPs per device)", time.time() - t0, flops)
             state, step_metrics = compiled(state, batch)
             if pending is not None and not bool(pending["ok"]):
                 stopped_by, bad_step = "non-finite loss", step
@@ -153,7 +155,6 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
             pending = step_metrics
             step += 1
             window_steps += 1
-            writer.advance(step)
             last_step = step == cfg.total_steps
             if step % cfg.log_every == 0 or last_step:
                 host = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
@@ -165,6 +166,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
                 if flops and peak:
                     host["mfu"] = flops * window_steps / elapsed / peak
                 writer.write(step, host)
+                progress.update(step, host)
                 last, window_start, window_steps = host, time.time(), 0
             if cfg.eval_every and (step % cfg.eval_every == 0 or last_step):
                 eval_results = evaluate(step)
@@ -185,6 +187,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
                 f"loss or gradient became NaN/inf at step {bad_step}; the last good state (step {good_step}) "
                 f"is saved in {workdir / 'checkpoints'}. Lower optim.lr, check the input data, or use float32.")
     finally:
+        progress.close()
         ckpt.wait()
         watch.close()
         writer.close()

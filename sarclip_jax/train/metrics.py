@@ -1,4 +1,5 @@
-"""Where training numbers go: a JSONL file, TensorBoard event files, and the terminal.
+"""Where training numbers go: a JSONL file and TensorBoard event files (the terminal's share is
+`sarclip_jax.train.console`).
 
 Only process 0 writes. TensorBoard events come from tensorboardX, which needs no TensorFlow.
 Model FLOPs utilisation is the compiled step's FLOP count (XLA's cost analysis, per device)
@@ -8,15 +9,10 @@ over the step time and the device's peak.
 from __future__ import annotations
 
 import json
-import logging
-import sys
-import time
 from collections.abc import Mapping
 
 import jax
 from etils import epath
-
-log = logging.getLogger(__name__)
 
 # Dense bf16 peak FLOP/s per device, by `device_kind`. Config `peak_flops` overrides.
 PEAK_FLOPS = {
@@ -50,16 +46,11 @@ def step_flops(compiled) -> float | None:
     return float(flops) if flops and flops > 0 else None
 
 
-# Shown on the terminal; everything goes to the files.
-SHOWN = ("loss", "image_to_text_accuracy", "learning_rate", "images_per_second", "mfu", "top1", "mean_recall")
-
-
 class MetricWriter:
     def __init__(self, workdir: str | epath.PathLike, total_steps: int, *, tensorboard: bool = True):
         self.enabled = jax.process_index() == 0
         self.total_steps = total_steps
         self._tb = None
-        self._bar = None
         self._jsonl = None
         if not self.enabled:
             return
@@ -70,11 +61,6 @@ class MetricWriter:
             from tensorboardX import SummaryWriter
 
             self._tb = SummaryWriter(str(workdir / "tensorboard"))
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True)
-        self._start = time.time()
 
     def write(self, step: int, metrics: Mapping[str, float], prefix: str = "train") -> None:
         if not self.enabled:
@@ -86,23 +72,8 @@ class MetricWriter:
             for k, v in metrics.items():  # TensorBoard tags allow no '@' (retrieval's r@K)
                 self._tb.add_scalar(f"{prefix}/{k}".replace("@", "_at_"), float(v), int(step))
             self._tb.flush()
-        shown = {k: v for k, v in metrics.items() if k.rsplit("/", 1)[-1] in SHOWN}
-        text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
-        if self._bar is not None:
-            self._bar.set_postfix_str(text, refresh=False)
-        else:
-            elapsed = time.time() - self._start
-            eta = elapsed / max(step, 1) * (self.total_steps - step)
-            log.info("[%s] step %d/%d %s (eta %.0fs)", prefix, step, self.total_steps, text, eta)
-
-    def advance(self, step: int) -> None:
-        if self._bar is not None:
-            self._bar.n = step
-            self._bar.refresh()
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
         if self._tb is not None:
             self._tb.close()
         if self._jsonl is not None:

@@ -17,9 +17,9 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from sarclip_jax.data import sar_radiometry
-from tfds_sarclip import features, imagefolder
+from sarclip_jax.data.formats import imagefolder, mstar
+from tfds_sarclip import features
 from tfds_sarclip import report as report_lib
-from tfds_sarclip.sources import mstar
 
 
 @dataclasses.dataclass(eq=False)
@@ -52,7 +52,7 @@ class Builder(report_lib.ReportingBuilder, tfds.core.GeneratorBasedBuilder):
         names = imagefolder.class_names(root)
         self.info.features["label"].names = names
         source = self.builder_config.name
-        return features.nonempty_splits({split: self._generate_examples(imagefolder.records(
+        return features.nonempty_splits({split: self._generate_examples(folder_records(
             folder, root, source, self.builder_config.float_scale, mstar.load_any, split, self._report), split)
             for split, folder in imagefolder.layout(root).items()}, self._report)
 
@@ -61,3 +61,15 @@ class Builder(report_lib.ReportingBuilder, tfds.core.GeneratorBasedBuilder):
             return {"label": raw.label}
 
         yield from features.generate(records, split, self._report, with_captions=False, extra=label)
+
+
+def folder_records(split_root: epath.Path, root: epath.Path, source: str, float_scale: str, loader, split: str, report):
+    """RawRecords for one split; `loader(path)` returns the file's bytes or a decoded array.
+    Files that cannot be images (by name) are reported as `not_an_image` and skipped."""
+    for label, path in imagefolder.files(split_root):
+        rel = str(path.relative_to(root))
+        if not imagefolder.is_candidate(path):
+            report.skip(source, split, imagefolder.NOT_AN_IMAGE, rel)
+            continue
+        yield features.RawRecord(source=source, image_id=rel, load=lambda p=path: loader(p), scale="auto",
+                                 float_scale=float_scale, label=label)

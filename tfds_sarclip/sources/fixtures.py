@@ -11,8 +11,8 @@ import json
 import numpy as np
 from etils import epath
 
-from tfds_sarclip import dummy_data_gen as g
-from tfds_sarclip.sources import mstar
+from sarclip_jax.data.formats import mstar
+from tfds_sarclip import fixture_io as g
 
 FAIR_STEM = "GF3_KAS_SL_028685_E139.7_N35.5_20220120_L1A_HH_L10000000001_00000_16050"
 FAIR_TEST_STEM = "GF3_KAS_SL_030001_E121.5_N31.2_20220301_L1A_VV_L10000000002_00000_00001"

@@ -15,18 +15,13 @@ import re
 from etils import epath
 
 from sarclip_jax.data.formats import paths
+from sarclip_jax.text import prompts
 from tfds_sarclip.sources import common
 
 NAME = "sample"
 TEST_ELEVATION = 17
 _ELEV = re.compile(r"elevDeg_(\d+)", re.IGNORECASE)
-NOUNS = {"2s1": ("2S1 self-propelled howitzer", "2S1 self-propelled howitzers"),
-         "bmp2": ("BMP2 infantry fighting vehicle", "BMP2 infantry fighting vehicles"),
-         "btr70": ("BTR70 armoured personnel carrier", "BTR70 armoured personnel carriers"),
-         "m1": ("M1 tank", "M1 tanks"), "m2": ("M2 infantry fighting vehicle", "M2 infantry fighting vehicles"),
-         "m35": ("M35 truck", "M35 trucks"), "m548": ("M548 tracked carrier", "M548 tracked carriers"),
-         "m60": ("M60 tank", "M60 tanks"), "t72": ("T72 tank", "T72 tanks"),
-         "zsu23": ("ZSU-23-4 anti-aircraft gun", "ZSU-23-4 anti-aircraft guns")}
+NOUNS = prompts.caption_nouns(prompts.SAMPLE_CLASSES)
 
 
 def find(manual_dir: epath.Path) -> epath.Path | None:

@@ -23,8 +23,7 @@ import re
 
 from etils import epath
 
-from tfds_sarclip import release
-from sarclip_jax.data.formats import paths
+from sarclip_jax.data.formats import caption_csv, paths
 from tfds_sarclip import report as report_lib
 from tfds_sarclip.sources import common
 
@@ -42,7 +41,7 @@ def _cell(row: dict, column: str) -> str:
 
 
 def read_pairs(path: epath.Path) -> list[tuple[str, str]]:
-    text = release.read_text(path)
+    text = caption_csv.read_text(path)
     sep = "\t" if "\t" in text.split("\n", 1)[0] else ","
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep)
@@ -87,7 +86,7 @@ def records(root: epath.Path, split: str, seed: int):
             for image, caption in read_pairs(f):
                 name = _name(image)
                 grouped.setdefault(name, []).append(caption)
-                problem = release.row_problem(image, caption) or ("" if name else f"image path {image!r}")
+                problem = caption_csv.row_problem(image, caption) or ("" if name else f"image path {image!r}")
                 if problem:
                     problems.setdefault(name, f"{f.name}: {problem}")
     images = common.child(root, "SARimages")

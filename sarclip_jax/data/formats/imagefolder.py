@@ -1,4 +1,5 @@
-"""ImageFolder layouts: one folder per class, optionally under split folders.
+"""ImageFolder layouts: one folder per class, optionally under split folders. Read by the
+sar_zeroshot builder and by the evaluators alike.
 
     root/<class>/<image>             -> split "test" (zero-shot test sets are shipped this way)
     root/<split>/<class>/<image>     -> splits named by the folders (train, val, test, ...)
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 from etils import epath
 
-from tfds_sarclip import features
 from sarclip_jax.data.formats import paths
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -53,15 +53,3 @@ def is_candidate(path: epath.Path) -> bool:
     """Image suffixes, and suffix-less or numbered files (raw MSTAR chips are named HB03333.015)."""
     suffix = path.suffix.lower()
     return suffix in IMAGE_SUFFIXES or suffix == "" or suffix[1:].isdigit()
-
-
-def records(split_root: epath.Path, root: epath.Path, source: str, float_scale: str, loader, split: str, report):
-    """RawRecords for one split; `loader(path)` returns the file's bytes or a decoded array.
-    Files that cannot be images (by name) are reported as `not_an_image` and skipped."""
-    for label, path in files(split_root):
-        rel = str(path.relative_to(root))
-        if not is_candidate(path):
-            report.skip(source, split, NOT_AN_IMAGE, rel)
-            continue
-        yield features.RawRecord(source=source, image_id=rel, load=lambda p=path: loader(p), scale="auto",
-                                 float_scale=float_scale, label=label)

@@ -1,0 +1,19 @@
+"""The embedded default's held-out test split: zero-shot over the 6 synthetic classes and
+retrieval with several captions per image (the evaluations the main job runs).
+
+    sarclip eval --config eval/synthetic_test.py --checkpoint runs/default
+    sarclip eval --config eval/synthetic_test.py:dataset=sarclip1m/synthetic_smoke --checkpoint runs/smoke
+"""
+
+import ml_collections
+
+from sarclip_jax.config_loading import parse_arg
+
+
+def get_config(arg=None):
+    a = parse_arg(arg, dataset="sarclip1m/synthetic_default", data_dir="data/tensorflow_datasets", batch_size=128)
+    data = dict(dataset=a.dataset, split="test", data_dir=a.data_dir, batch_size=a.batch_size)
+    return ml_collections.ConfigDict({"evals": {
+        "zero_shot": dict(kind="zero_shot", templates="sar", classes="synthetic", **data),
+        "retrieval": dict(kind="retrieval", protocol="multi_caption", subset_size=0, **data),
+    }})

@@ -1,0 +1,72 @@
+"""Writers for the fixture trees: deterministic speckled images in the codecs sources use."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+from etils import epath
+from PIL import Image
+
+from sarclip_jax.data import sar_readers
+
+
+def _rng(*key):
+    return np.random.default_rng([7, *key])
+
+
+def speckled(shape, seed, mean=0.1, looks=1.0):
+    """Float32 intensity: a bright square on gamma speckle."""
+    rng = _rng(seed)
+    field = np.full(shape[:2], mean, np.float32)
+    h, w = shape[:2]
+    field[h // 3:2 * h // 3, w // 3:2 * w // 3] *= 20
+    out = field[..., None] * rng.gamma(looks, 1 / looks, (*shape[:2], shape[2] if len(shape) == 3 else 1))
+    return out[..., 0].astype(np.float32) if len(shape) == 2 else out.astype(np.float32)
+
+
+def to_uint8(intensity):
+    db = 10 * np.log10(np.maximum(intensity, 1e-10))
+    return np.round(np.clip((db + 25) / 30, 0, 1) * 255).astype(np.uint8)
+
+
+def png_bytes(array) -> bytes:
+    return sar_readers.encode_png(array)
+
+
+def jpeg_bytes(array, quality=90) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def tiff_bytes(array, planar_separate=False) -> bytes:
+    import tifffile
+
+    buf = io.BytesIO()
+    if array.ndim == 3 and planar_separate:
+        tifffile.imwrite(buf, np.moveaxis(array, -1, 0), planarconfig="separate", photometric="minisblack")
+    elif array.ndim == 3:
+        tifffile.imwrite(buf, array, photometric="minisblack", planarconfig="contig")
+    else:
+        tifffile.imwrite(buf, array, photometric="minisblack")
+    return buf.getvalue()
+
+
+def write(path: epath.Path, data: bytes | str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        path.write_text(data)
+    else:
+        path.write_bytes(data)
+
+
+def fresh(path: epath.Path) -> epath.Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+# --- sarclip1m/release ----------------------------------------------------------------------------
