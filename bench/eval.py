@@ -102,7 +102,7 @@ def bench_model(name: str, args, entry: dict, tokenizer, source) -> None:
         t0 = time.perf_counter()
         metrics = dict(ev.run(model))
         wall = time.perf_counter() - t0
-        tm = ev.last["timings"]
+        tm = ev.last.timings
         n = tm["images"]
         steady = wall - tm["first_batch_s"] - tm["text_s"]
         rates[workers] = n / steady

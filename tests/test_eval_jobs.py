@@ -90,8 +90,8 @@ def test_zero_shot_on_tfds_matches_a_direct_computation_and_counts_broken_images
     for k in (1, 3, 5):
         assert metrics[f"zero_shot/top{k}"] == pytest.approx(expected.top_k[k])
     assert metrics["zero_shot/mean_per_class"] == pytest.approx(expected.mean_per_class)
-    assert ev.last["counts"]["images_failed"] == 2 and ev.last["counts"]["images_scored"] == N_TEST - 2
-    assert [k for k, _ in ev.last["failures"]] == [text(source[3]["image_id"]), text(source[7]["image_id"])]
+    assert ev.last.counts["images_failed"] == 2 and ev.last.counts["images_scored"] == N_TEST - 2
+    assert [k for k, _ in ev.last.failures] == [text(source[3]["image_id"]), text(source[7]["image_id"])]
 
     files = ev.write_report(tmp_path / "zs", {"checkpoint": "random-tiny", "step": 3})
     results = json.loads(files["results"].read_text())
@@ -128,7 +128,7 @@ def test_one_to_one_retrieval_subset_and_dropped_pairs_match_a_direct_computatio
         "t2i_r@5": expected["T2I_R@5"], "t2i_r@10": expected["T2I_R@10"],
         "t2i_mean_recall": expected["T2I_MeanRecall"], "r@1": expected["R@1"], "r@5": expected["R@5"],
         "r@10": expected["R@10"], "mean_recall": expected["MeanRecall"]}.items()})
-    counts = ev.last["counts"]
+    counts = ev.last.counts
     assert (counts["images_listed"], counts["images_failed"], counts["images_scored"], counts["captions_scored"]) == \
         (10, 1, 9, 9)
 
@@ -153,7 +153,7 @@ def test_multi_caption_retrieval_scores_every_caption(data, model, tokenizer):
     expected = evaluate_retrieval(direct_image_embeddings(model, records), texts, "multi_caption", owner).metrics
     assert metrics["retrieval/mean_recall"] == pytest.approx(expected["MeanRecall"])
     assert metrics["retrieval/i2t_r@1"] == pytest.approx(expected["I2T_R@1"])
-    assert ev.last["counts"]["captions_scored"] == len(owner) == 5 * N_TEST
+    assert ev.last.counts["captions_scored"] == len(owner) == 5 * N_TEST
     assert dict(ev.run(model)) == metrics  # the trainer calls run() again and again: nothing carries over
 
 
@@ -188,10 +188,10 @@ def test_class_folder_with_a_broken_jpeg_a_raw_chip_and_a_stray_file(model, toke
     assert ev.data.skipped == {"not_an_image": ["T72/notes.txt"]}
     metrics = dict(ev.run(model))
     assert set(metrics) == {"zero_shot/top1", "zero_shot/top3", "zero_shot/mean_per_class"}  # 3 classes: no top-5
-    assert ev.last["counts"] == {"images_listed": 8, "images_failed": 1, "images_scored": 7,
+    assert ev.last.counts == {"images_listed": 8, "images_failed": 1, "images_scored": 7,
                                  "skipped": {"not_an_image": 1}}
-    assert ev.last["failures"][0][0] == "2S1/HB09999.JPG"
-    assert ev.last["result"].class_counts.tolist() == [2, 2, 3]  # the raw MSTAR chip is read and scored
+    assert ev.last.failures[0][0] == "2S1/HB09999.JPG"
+    assert ev.last.result.class_counts.tolist() == [2, 2, 3]  # the raw MSTAR chip is read and scored
     assert metrics["zero_shot/top3"] == 100.0
     ev.write_report(tmp_path, {"checkpoint": "x"})
     assert {p.name for p in epath.Path(tmp_path).iterdir()} == {"results.json", "report.md", "confusion_matrix.png"}
@@ -201,16 +201,16 @@ def test_caption_csvs_official_list_and_broken_rows(model, tokenizer):
     official = build_evaluator("retrieval", dict(csv=str(RELEASE / "retrieval_file_list.csv"), batch_size=8),
                                tokenizer=tokenizer)
     dict(official.run(model))
-    assert official.last["counts"]["images_scored"] == 2 and official.last["counts"]["images_failed"] == 0
+    assert official.last.counts["images_scored"] == 2 and official.last.counts["images_failed"] == 0
 
     grouped = build_evaluator("retrieval", dict(csv=str(RELEASE / "train.csv"), protocol="multi_caption",
                                                 batch_size=8), tokenizer=tokenizer)
     assert grouped.items[0].captions == ("two ships in the upper left .", "ships near the coast .")
     grouped.run(model)
-    failed = {k: reason for k, reason in grouped.last["failures"]}
+    failed = {k: reason for k, reason in grouped.last.failures}
     assert set(failed) == {"data/train/cut.png", "data/train/four.tif", "data/train/missing.png"}
     assert "not found" in failed["data/train/missing.png"] and "4 bands" in failed["data/train/four.tif"]
-    assert grouped.last["counts"]["captions_scored"] == 5  # a.png's two, b, c and 002
+    assert grouped.last.counts["captions_scored"] == 5  # a.png's two, b, c and 002
 
 
 def test_mesh_split_batches_give_the_same_numbers(data, model, tokenizer):

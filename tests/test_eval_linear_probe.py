@@ -85,8 +85,8 @@ def test_linear_probe_evaluator_on_a_train_test_folder(folder_tree, tmp_path):
     metrics = dict(ev.run(model))
     assert set(metrics) == {f"linear_probe/{k}_{m}" for k in ("1shot", "2shot", "full")
                             for m in ("top1", "top1_std", "mean_per_class")}
-    assert ev.last["counts"]["images_failed"] == 1 and ev.last["counts"]["test_images"] == 12
-    assert ev.last["counts"]["train_images"] == 18
+    assert ev.last.counts["images_failed"] == 1 and ev.last.counts["test_images"] == 12
+    assert ev.last.counts["train_images"] == 18
     assert metrics["linear_probe/full_top1"] == 100.0  # the three patterns are far apart even in random features
     files = ev.write_report(tmp_path, {"checkpoint": "random-tiny"})
     results = json.loads(files["results"].read_text())

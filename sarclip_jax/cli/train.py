@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import platform
 import time
 
@@ -98,23 +97,6 @@ def build_evaluators(cfg) -> dict:
             for name, entry in cfg.evals.items()}
 
 
-def chance_levels(results: dict) -> str:
-    """What a model that has learned nothing would score, for the report's reader."""
-    counts = results.get("counts", {})
-    if results.get("kind") == "zero_shot" and results.get("per_class"):
-        images = [c["images"] for c in results["per_class"]]
-        return (f"top1 {100 / len(images):.1f}% (uniform guess), "
-                f"{100 * max(images) / max(sum(images), 1):.1f}% (always the most frequent class)")
-    if results.get("kind") == "retrieval" and counts.get("images_scored"):
-        n_img, n_cap = counts["images_scored"], counts.get("captions_scored", counts["images_scored"])
-        per_image = n_cap / n_img
-        # text->image: the one right image among n_img; image->text: any of its captions among n_cap.
-        t2i = 100 * 10 / n_img
-        i2t = 100 * (1 - math.prod((n_cap - per_image - j) / (n_cap - j) for j in range(10)))
-        return f"t2i R@10 {t2i:.1f}%, i2t R@10 {i2t:.1f}%"
-    return ""
-
-
 def write_report(cfg, workdir, result, evaluators: dict, config_spec: str) -> None:
     """WORKDIR/report.md: what ran, how it ended, the last training numbers, the evaluations."""
     import jax
@@ -134,9 +116,12 @@ def write_report(cfg, workdir, result, evaluators: dict, config_spec: str) -> No
         lines += [f"| {k} | {v:.4g} |" for k, v in sorted(result.eval_metrics.items())]
         lines.append("")
     for name, evaluator in evaluators.items():
+        if evaluator.last is None:  # stopped (e.g. preempted) before its first evaluation
+            lines.append(f"- {name}: not evaluated in this run")
+            continue
         out = workdir / "eval" / name
-        files = evaluator.write_report(out, run_info)
-        chance = chance_levels(json.loads(files["results"].read_text()))
+        evaluator.write_report(out, run_info)
+        chance = evaluator.last.chance()  # what a model that has learned nothing would score
         lines.append(f"- {name}: full report in `{out}`" + (f"; at random: {chance}" if chance else ""))
     (workdir / "report.md").write_text("\n".join(lines) + "\n")
     (workdir / "run_info.json").write_text(json.dumps(run_info, indent=2) + "\n")

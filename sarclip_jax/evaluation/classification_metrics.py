@@ -75,3 +75,12 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, ks: Sequence[
         top_k=top_k_accuracy(logits, labels, ks), per_class=per_class,
         mean_per_class=float(np.nanmean(per_class)), confusion=confusion, predictions=predictions,
         class_counts=confusion.sum(axis=1))
+
+
+def chance_top1(class_counts: np.ndarray) -> tuple[float, float]:
+    """Top-1 accuracy in percent of a uniform random guess over the classes, and of always
+    answering the class with the most test images."""
+    counts = np.asarray(class_counts, np.int64)
+    if counts.size == 0:
+        raise ValueError("chance accuracy of zero classes is undefined")
+    return 100.0 / counts.size, 100.0 * int(counts.max()) / max(int(counts.sum()), 1)

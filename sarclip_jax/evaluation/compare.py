@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
+
+from sarclip_jax.evaluation.report import fmt
 
 
 def side_by_side(columns: Mapping[str, Sequence[tuple[str, float]]]) -> tuple[list[str], list[list[str]]]:
@@ -13,12 +14,8 @@ def side_by_side(columns: Mapping[str, Sequence[tuple[str, float]]]) -> tuple[li
     for metrics in columns.values():
         names.extend(n for n, _ in metrics if n not in names)
     values = {label: dict(metrics) for label, metrics in columns.items()}
-    rows = [[name] + [_cell(values[label].get(name)) for label in columns] for name in names]
+    rows = [[name] + [fmt(values[label].get(name)) for label in columns] for name in names]
     return ["metric", *columns], rows
-
-
-def _cell(value: float | None) -> str:
-    return "–" if value is None or math.isnan(value) else f"{value:.2f}"
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -11,23 +11,93 @@ Config entry (fields beyond sarclip_jax/evaluation/config.py COMMON and sarclip_
 
 Headline metrics: NAME/{k}shot_top1, NAME/{k}shot_top1_std, NAME/{k}shot_mean_per_class and
 NAME/full_top1 ... (mean over seeds, population std). Images that fail to load are counted and
-left out of both splits.
+left out of both splits. run() leaves a LinearProbeReport in `last`, which writes the report
+(sarclip_jax/evaluation/report.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import ml_collections
 import numpy as np
+from etils import epath
 
+from sarclip_jax.evaluation import classification_metrics, embed, plots, report
 from sarclip_jax.evaluation import config as config_lib
-from sarclip_jax.evaluation import embed, report
 from sarclip_jax.evaluation import linear_probe_metrics as lpm
 from sarclip_jax.evaluation.sources import EvalSet, Item, open_set
 
 DEFAULTS = dict(train_split="train", shots=(1, 2, 4, 8, 16, 0), seeds=(0, 1, 2), C=1.0, max_iter=1000,
                 standardize=True)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LinearProbeReport(report.EvalReport):
+    """One linear-probe run: every few-shot setting's runs, and the solver settings behind them.
+    `split` is the test split; counts add train_images and test_images."""
+
+    settings: tuple[lpm.ProbeSetting, ...]
+    class_names: tuple[str, ...]
+    train_split: str
+    shots: tuple[int, ...]
+    seeds: tuple[int, ...]
+    C: float
+    max_iter: int
+    standardize: bool
+
+    @property
+    def summaries(self) -> dict[str, dict[str, float]]:
+        """Setting name ("1shot", ..., "full") -> mean and spread over seeds."""
+        return {lpm.setting_name(s.shots): s.summary() for s in self.settings}
+
+    def headline(self) -> list[tuple[str, float]]:
+        out = []
+        for key, s in self.summaries.items():
+            out += [(f"{self.name}/{key}_top1", s["top1_mean"]), (f"{self.name}/{key}_top1_std", s["top1_std"]),
+                    (f"{self.name}/{key}_mean_per_class", s["mean_per_class_mean"])]
+        return out
+
+    def chance(self) -> str:
+        uniform, frequent = classification_metrics.chance_top1(self.settings[0].runs[0].class_counts)
+        return f"top1 {uniform:.1f}% (uniform guess), {frequent:.1f}% (always the most frequent class)"
+
+    def to_json(self, run_info: dict | None = None) -> dict:
+        runs = {lpm.setting_name(s.shots): [{"top1": r.top_k[1], "mean_per_class": r.mean_per_class,
+                                             "train_images": n, "seed": seed}
+                                            for r, n, seed in zip(s.runs, s.train_sizes, self.seeds, strict=False)]
+                for s in self.settings}
+        return {**self.common_json(run_info), "train_split": self.train_split, "class_names": list(self.class_names),
+                "protocol": {"name": "linear_probe",
+                             "description": "scikit-learn LogisticRegression (lbfgs) on frozen L2-normalised image "
+                                            "embeddings" + (", standardised" if self.standardize else ""),
+                             "C": self.C, "max_iter": self.max_iter, "shots": list(self.shots),
+                             "seeds": list(self.seeds), "spread": "population standard deviation over seeds"},
+                "metrics": self.summaries, "runs": runs}
+
+    def to_markdown(self, run_info: dict | None = None) -> str:
+        fmt, c = report.fmt, self.counts
+        lines = self.header("Linear probe", run_info)
+        lines += [f"- train split `{self.train_split}`: {c['train_images']} images; test split "
+                  f"`{self.split}`: {c['test_images']} images; {len(self.class_names)} classes",
+                  f"- logistic regression, C = {self.C}" + (", standardised features" if self.standardize else "")
+                  + f"; seeds {list(self.seeds)} (full training set: one run)", "",
+                  "| shots per class | top-1 (mean ± std) | mean per-class (mean ± std) | runs | train images |",
+                  "|---|---:|---:|---:|---:|"]
+        for key, s in self.summaries.items():
+            lines.append(f"| {key} | {fmt(s['top1_mean'])} ± {fmt(s['top1_std'])} | {fmt(s['mean_per_class_mean'])} "
+                         f"± {fmt(s['mean_per_class_std'])} | {s['runs']} | {s['train_images_mean']:.0f} |")
+        lines += ["", "![few-shot accuracy](few_shot.png)", ""]
+        return "\n".join(lines)
+
+    def figures(self, out_dir) -> dict[str, epath.Path]:
+        few = [(s.shots, s.summary()) for s in self.settings if s.shots != lpm.FULL]
+        full = next((s.summary() for s in self.settings if s.shots == lpm.FULL), None)
+        return {"few_shot": plots.few_shot_png(
+            [k for k, _ in few], [v["top1_mean"] for _, v in few], [v["top1_std"] for _, v in few],
+            full["top1_mean"] if full else None, epath.Path(out_dir) / "few_shot.png",
+            f"{self.dataset} ({self.split}): linear probe")}
 
 
 def _aligned(train: EvalSet, test: EvalSet) -> tuple[list[str], list[Item], list[Item]]:
@@ -67,7 +137,7 @@ class LinearProbeEvaluator:
             raise ValueError(f"{self.name}: need labelled images in both {self.cfg.train_split!r} and "
                              f"{self.cfg.split!r}; got {len(self.train_items)} and {len(self.test_items)}")
         self._mesh = mesh
-        self.last: dict | None = None
+        self.last: LinearProbeReport | None = None  # the latest run()'s result
 
     def _embed(self, model, items, timings):
         out = embed.embed_for(self, model, items, timings)
@@ -84,23 +154,21 @@ class LinearProbeEvaluator:
                                     tuple(cfg.shots), tuple(cfg.seeds), C=cfg.C, max_iter=cfg.max_iter,
                                     standardize=cfg.standardize)
         timings.metric_s += time.perf_counter() - t0
-        summaries = {lpm.setting_name(s.shots): s.summary() for s in settings}
-        self.last = dict(settings=settings, summaries=summaries, timings=timings.as_dict(),
-                         failures=train.failures + test.failures,
-                         counts=dict(images_listed=len(self.train_items) + len(self.test_items),
-                                     images_failed=len(train.failures) + len(test.failures),
-                                     images_scored=int(train.ok.sum() + test.ok.sum()),
-                                     train_images=int(train.ok.sum()), test_images=int(test.ok.sum()),
-                                     skipped={f"{split}:{k}": len(v) for split, d in
-                                              ((cfg.train_split, self.train_data), (cfg.split, self.data))
-                                              for k, v in d.skipped.items()}))
-        metrics = []
-        for key, s in summaries.items():
-            metrics += [(f"{self.name}/{key}_top1", s["top1_mean"]), (f"{self.name}/{key}_top1_std", s["top1_std"]),
-                        (f"{self.name}/{key}_mean_per_class", s["mean_per_class_mean"])]
-        return metrics
+        self.last = LinearProbeReport(
+            **report.setup_fields(cfg, self.data, self.radiometry), settings=tuple(settings),
+            class_names=tuple(self.class_names), train_split=cfg.train_split, shots=tuple(cfg.shots),
+            seeds=tuple(cfg.seeds), C=cfg.C, max_iter=cfg.max_iter, standardize=cfg.standardize,
+            failures=tuple(train.failures + test.failures), timings=timings.as_dict(),
+            counts=dict(images_listed=len(self.train_items) + len(self.test_items),
+                        images_failed=len(train.failures) + len(test.failures),
+                        images_scored=int(train.ok.sum() + test.ok.sum()),
+                        train_images=int(train.ok.sum()), test_images=int(test.ok.sum()),
+                        skipped={f"{split}:{k}": len(v) for split, d in
+                                 ((cfg.train_split, self.train_data), (cfg.split, self.data))
+                                 for k, v in d.skipped.items()}))
+        return self.last.headline()
 
     def write_report(self, out_dir, run_info: dict) -> dict:
         if self.last is None:
             raise RuntimeError(f"{self.name}: run() first; there is nothing to report")
-        return report.write_linear_probe(out_dir, self, run_info)
+        return self.last.write(out_dir, run_info)

@@ -12,21 +12,88 @@ Config entry (fields beyond sarclip_jax/evaluation/config.py COMMON and sarclip_
 An official SARCLIP retrieval list is `csv=".../retrieval_file_list.csv"` with protocol
 "one_to_one": every row is its own pair, as the official script scores it. Images that fail to
 load are removed with their captions (one_to_one: their pair) and counted in the report.
-Headline metrics: NAME/i2t_r@1 ... NAME/mean_recall (NAME defaults to "retrieval").
+Headline metrics: NAME/i2t_r@1 ... NAME/mean_recall (NAME defaults to "retrieval"); run() leaves
+a RetrievalReport in `last`, which writes the report (sarclip_jax/evaluation/report.py).
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
+import re
 import time
 
 import numpy as np
+from etils import epath
 
 from sarclip_jax.evaluation import config as config_lib
-from sarclip_jax.evaluation import embed, report, retrieval_metrics
+from sarclip_jax.evaluation import embed, plots, report, retrieval_metrics
 from sarclip_jax.evaluation.sources import EvalSet, Item, open_set
 
 DEFAULTS = dict(protocol="one_to_one", caption_index=0, subset_size=5000, subset_seed=0, ks=(1, 5, 10))
+TIE_RULE = "ties broken by candidate index (a stable sort of the negated scores)"
+SIMILARITY = "L2-normalised image @ text.T, no scale"
+
+
+def snake(name: str) -> str:
+    """Official metric name -> headline suffix: I2T_R@1 -> i2t_r@1, I2T_MeanRecall -> i2t_mean_recall."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RetrievalReport(report.EvalReport):
+    """One retrieval run: the recall under its protocol, and the subset it was computed on."""
+
+    result: retrieval_metrics.RetrievalResult
+    subset_size: int
+    subset_seed: int
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.result.metrics  # the official names: I2T_R@1 ... MeanRecall
+
+    @property
+    def ks(self) -> list[int]:
+        return [int(k.split("@")[1]) for k in self.metrics if k.startswith("I2T_R@")]
+
+    def headline(self) -> list[tuple[str, float]]:
+        return [(f"{self.name}/{snake(k)}", float(v)) for k, v in self.metrics.items()]
+
+    def chance(self) -> str:
+        k = max(self.ks)
+        i2t, t2i = retrieval_metrics.chance_recall(self.result.num_images, self.result.num_captions, k)
+        return f"t2i R@{k} {t2i:.1f}%, i2t R@{k} {i2t:.1f}%"
+
+    def recall_curve(self):
+        """(K, I2T recall@K, T2I recall@K) up to K = 1000 or every candidate."""
+        return self.result.recall_curve(min(max(self.result.num_images, self.result.num_captions), 1000))
+
+    def to_json(self, run_info: dict | None = None) -> dict:
+        ks_curve, i2t, t2i = self.recall_curve()
+        protocol = self.result.protocol
+        return {**self.common_json(run_info),
+                "protocol": {"name": protocol, "description": retrieval_metrics.PROTOCOLS[protocol],
+                             "similarity": SIMILARITY, "ties": TIE_RULE,
+                             "subset_size": self.subset_size, "subset_seed": self.subset_seed},
+                "metrics": self.metrics, "recall_curve": {"k": ks_curve, "i2t": i2t, "t2i": t2i}}
+
+    def to_markdown(self, run_info: dict | None = None) -> str:
+        m, fmt, protocol = self.metrics, report.fmt, self.result.protocol
+        lines = self.header("Retrieval", run_info)
+        lines += [f"- protocol: `{protocol}`: {retrieval_metrics.PROTOCOLS[protocol]}; {TIE_RULE}",
+                  f"- captions scored: {self.result.num_captions}", "",
+                  "| metric | image→text | text→image | mean |", "|---|---:|---:|---:|"]
+        lines += [f"| R@{k} | {fmt(m[f'I2T_R@{k}'])} | {fmt(m[f'T2I_R@{k}'])} | {fmt(m[f'R@{k}'])} |" for k in self.ks]
+        lines.append(f"| MeanRecall | {fmt(m['I2T_MeanRecall'])} | {fmt(m['T2I_MeanRecall'])} | "
+                     f"**{fmt(m['MeanRecall'])}** |")
+        lines += ["", "![recall@K](recall_at_k.png)", ""]
+        return "\n".join(lines)
+
+    def figures(self, out_dir) -> dict[str, epath.Path]:
+        ks_curve, i2t, t2i = self.recall_curve()
+        return {"recall_curve": plots.recall_curve_png(
+            ks_curve, i2t, t2i, epath.Path(out_dir) / "recall_at_k.png",
+            f"{self.dataset} ({self.split}), {self.result.protocol}")}
 
 
 def _pairs(data: EvalSet, cfg) -> tuple[list[Item], list[str], np.ndarray, dict[str, list[str]]]:
@@ -74,7 +141,7 @@ class RetrievalEvaluator:
         self.skipped = {**self.data.skipped, **extra}
         self.tokenizer = tokenizer if tokenizer is not None else self.cfg.tokenizer
         self._mesh = mesh
-        self.last: dict | None = None
+        self.last: RetrievalReport | None = None  # the latest run()'s result
 
     def run(self, model) -> list[tuple[str, float]]:
         cfg = self.cfg
@@ -91,14 +158,16 @@ class RetrievalEvaluator:
         result = retrieval_metrics.evaluate_retrieval(images.embeddings, text_emb, cfg.protocol,
                                                       text_image=owner, ks=tuple(cfg.ks))
         timings.metric_s += time.perf_counter() - t0
-        self.last = dict(result=result, failures=images.failures, timings=timings.as_dict(),
-                         counts=dict(images_listed=len(self.items), captions_listed=len(self.texts),
-                                     images_failed=len(images.failures), images_scored=result.num_images,
-                                     captions_scored=result.num_captions,
-                                     skipped={k: len(v) for k, v in self.skipped.items()}))
-        return [(f"{self.name}/{report.snake(k)}", float(v)) for k, v in result.metrics.items()]
+        self.last = RetrievalReport(
+            **report.setup_fields(cfg, self.data, self.radiometry), result=result,
+            subset_size=cfg.subset_size, subset_seed=cfg.subset_seed,
+            failures=tuple(images.failures), timings=timings.as_dict(),
+            counts=dict(images_listed=len(self.items), captions_listed=len(self.texts),
+                        images_failed=len(images.failures), images_scored=result.num_images,
+                        captions_scored=result.num_captions, skipped={k: len(v) for k, v in self.skipped.items()}))
+        return self.last.headline()
 
     def write_report(self, out_dir, run_info: dict) -> dict:
         if self.last is None:
             raise RuntimeError(f"{self.name}: run() first; there is nothing to report")
-        return report.write_retrieval(out_dir, self, run_info)
+        return self.last.write(out_dir, run_info)

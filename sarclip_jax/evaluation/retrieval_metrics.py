@@ -123,6 +123,21 @@ def evaluate_retrieval(image_emb: np.ndarray, text_emb: np.ndarray, protocol: st
     return RetrievalResult(protocol, summarize(i2t, t2i, ks), i2t, t2i, len(image_emb), len(text_emb))
 
 
+def chance_recall(num_images: int, num_captions: int, k: int) -> tuple[float, float]:
+    """(I2T, T2I) recall@k in percent of a model whose rankings are uniformly random: text->image
+    finds the one right image among `num_images`; image->text finds any of the image's captions
+    (num_captions / num_images of them, the mean when images have different numbers) among
+    `num_captions`, drawn without replacement."""
+    if num_images < 1 or num_captions < num_images:
+        raise ValueError(f"chance recall needs images and at least one caption each, got {num_images} images, "
+                         f"{num_captions} captions")
+    per_image = num_captions / num_images
+    miss = 1.0  # P(none of the image's captions among the first k)
+    for j in range(min(k, num_captions)):
+        miss *= max(num_captions - per_image - j, 0.0) / (num_captions - j)
+    return 100.0 * (1.0 - miss), 100.0 * min(k, num_images) / num_images
+
+
 def subset_indices(n: int, size: int, seed: int) -> np.ndarray:
     """Sorted indices of a `size`-pair subset drawn without replacement with a fixed seed (all
     of them when n <= size). SARCLIP reports one-to-one retrieval on 5,000 test pairs."""

@@ -15,20 +15,83 @@ classifier even when the test split lacks one. The protocol is SARCLIP's: each t
 text embedding normalised, averaged over templates, renormalised; logits = 100 x image @
 classifier; ties between classes go to the lower class index. Images that fail to load are
 counted and left out. Headline metrics: NAME/top1, NAME/top3, NAME/top5 (those with k <= the
-number of classes) and NAME/mean_per_class (NAME defaults to "zero_shot").
+number of classes) and NAME/mean_per_class (NAME defaults to "zero_shot"); run() leaves a
+ZeroShotReport in `last`, which writes the report (sarclip_jax/evaluation/report.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
+from etils import epath
 
-from sarclip_jax.evaluation import classification_metrics, embed, report
+from sarclip_jax.evaluation import classification_metrics, embed, plots, report
 from sarclip_jax.evaluation import config as config_lib
 from sarclip_jax.evaluation.sources import open_set
 from sarclip_jax.text import prompts
 from sarclip_jax.zero_shot_classifier import build_classifier, zero_shot_logits
+
+PROTOCOL = {"name": "sarclip_zero_shot",
+            "description": "per-template normalised text embeddings averaged and renormalised; "
+                           "logits = 100 x normalised image @ classifier; mean per-class accuracy "
+                           "over classes with images", "ties": "to the lower class index"}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ZeroShotReport(report.EvalReport):
+    """One zero-shot run: accuracies, confusion matrix, and the classes and prompts it used."""
+
+    result: classification_metrics.ClassificationResult
+    class_names: tuple[str, ...]  # the dataset's labels, in class-index order
+    prompt_names: tuple[str, ...]  # what the templates were filled with, one per class
+    templates: tuple[str, ...]
+    template_set: str  # a prompts set name, or "custom"
+    class_name_set: str  # "" (labels as they are), a prompts.READABLE_CLASS_NAMES set, or "custom"
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return {**{f"top{k}": v for k, v in self.result.top_k.items()}, "mean_per_class": self.result.mean_per_class}
+
+    def per_class(self) -> list[dict]:
+        r = self.result
+        return [{"class": c, "prompt_name": p, "images": int(n), "accuracy": a}
+                for c, p, n, a in zip(self.class_names, self.prompt_names, r.class_counts, r.per_class, strict=True)]
+
+    def headline(self) -> list[tuple[str, float]]:
+        return [(f"{self.name}/{k}", v) for k, v in self.metrics.items()]
+
+    def chance(self) -> str:
+        uniform, frequent = classification_metrics.chance_top1(self.result.class_counts)
+        return f"top1 {uniform:.1f}% (uniform guess), {frequent:.1f}% (always the most frequent class)"
+
+    def to_json(self, run_info: dict | None = None) -> dict:
+        return {**self.common_json(run_info), "protocol": PROTOCOL,
+                "templates": {"set": self.template_set, "templates": list(self.templates)},
+                "class_names": {"set": self.class_name_set, "labels": list(self.class_names),
+                                "prompt_names": list(self.prompt_names)},
+                "metrics": self.metrics, "per_class": self.per_class(), "confusion_matrix": self.result.confusion}
+
+    def to_markdown(self, run_info: dict | None = None) -> str:
+        r, fmt = self.result, report.fmt
+        lines = self.header("Zero-shot classification", run_info)
+        lines += [f"- templates: `{self.template_set}` ({len(self.templates)}); class names: "
+                  f"`{self.class_name_set or 'as_is'}`; {len(self.class_names)} classes",
+                  "- logits = 100 x cosine; per-template embeddings normalised, averaged, renormalised", "",
+                  "| " + " | ".join(f"top-{k}" for k in r.top_k) + " | mean per-class |",
+                  "|" + "---:|" * (len(r.top_k) + 1),
+                  "| " + " | ".join(fmt(v) for v in r.top_k.values()) + f" | **{fmt(r.mean_per_class)}** |",
+                  "", "| class | prompt name | images | accuracy |", "|---|---|---:|---:|"]
+        lines += [f"| {c['class']} | {c['prompt_name']} | {c['images']} | {fmt(c['accuracy'])} |"
+                  for c in self.per_class()]
+        lines += ["", "![confusion matrix](confusion_matrix.png)", ""]
+        return "\n".join(lines)
+
+    def figures(self, out_dir) -> dict[str, epath.Path]:
+        return {"confusion_matrix": plots.confusion_matrix_png(
+            self.result.confusion, list(self.class_names), epath.Path(out_dir) / "confusion_matrix.png",
+            f"{self.dataset} ({self.split}): top-1 {report.fmt(self.result.top_k.get(1))}%")}
 
 DEFAULTS = dict(templates="sar", class_names="", ks=(1, 3, 5))
 
@@ -52,7 +115,7 @@ class ZeroShotEvaluator:
         self.labels = np.array([item.label for item in self.items], np.int64)
         self.tokenizer = tokenizer if tokenizer is not None else self.cfg.tokenizer
         self._mesh = mesh
-        self.last: dict | None = None
+        self.last: ZeroShotReport | None = None  # the latest run()'s result
 
     @property
     def template_set(self) -> str:
@@ -70,14 +133,17 @@ class ZeroShotEvaluator:
         logits = zero_shot_logits(images.embeddings, classifier)
         result = classification_metrics.classification_metrics(logits, self.labels[images.ok], tuple(cfg.ks))
         timings.metric_s += time.perf_counter() - t0
-        self.last = dict(result=result, failures=images.failures, timings=timings.as_dict(),
-                         counts=dict(images_listed=len(self.items), images_failed=len(images.failures),
-                                     images_scored=result.num_images,
-                                     skipped={k: len(v) for k, v in self.data.skipped.items()}))
-        metrics = [(f"{self.name}/top{k}", v) for k, v in result.top_k.items()]
-        return metrics + [(f"{self.name}/mean_per_class", result.mean_per_class)]
+        self.last = ZeroShotReport(
+            **report.setup_fields(cfg, self.data, self.radiometry), result=result,
+            class_names=tuple(self.data.class_names), prompt_names=tuple(self.prompt_names),
+            templates=tuple(self.templates), template_set=self.template_set,
+            class_name_set=cfg.class_names if isinstance(cfg.class_names, str) else "custom",
+            failures=tuple(images.failures), timings=timings.as_dict(),
+            counts=dict(images_listed=len(self.items), images_failed=len(images.failures),
+                        images_scored=result.num_images, skipped={k: len(v) for k, v in self.data.skipped.items()}))
+        return self.last.headline()
 
     def write_report(self, out_dir, run_info: dict) -> dict:
         if self.last is None:
             raise RuntimeError(f"{self.name}: run() first; there is nothing to report")
-        return report.write_zero_shot(out_dir, self, run_info)
+        return self.last.write(out_dir, run_info)
