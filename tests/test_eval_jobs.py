@@ -11,7 +11,7 @@ from etils import epath
 from PIL import Image
 
 from sarclip_jax import api
-from sarclip_jax.data import sar_radiometry, sar_transforms
+from sarclip_jax.data import records, sar_radiometry, sar_transforms
 from sarclip_jax.evaluation import build_evaluator
 from sarclip_jax.evaluation import images as images_lib
 from sarclip_jax.evaluation.classification_metrics import classification_metrics
@@ -161,9 +161,9 @@ def test_files_prepare_like_stored_records_and_the_clip_pipeline_differs_only_on
     from sarclip_jax.data import sar_readers
 
     _, source = data
-    records = {text(source[i]["scale"]): source[i] for i in range(N_TEST)}
-    assert set(records) == {"display", "intensity"}
-    display, intensity = records["display"], records["intensity"]
+    by_scale = {text(source[i]["scale"]): source[i] for i in range(N_TEST)}
+    assert set(by_scale) == {"display", "intensity"}
+    display, intensity = by_scale["display"], by_scale["intensity"]
     # An 8-bit product: the official CLIP path and the project's path are the same computation.
     np.testing.assert_array_equal(images_lib.prepare(display, 64, "clip"), images_lib.prepare(display, 64, "sar"))
     # Float intensity: the clip path rounds to 8 bits before resizing (PIL's two uint8 passes clip
