@@ -58,6 +58,9 @@ class CLIPConfig:
     dtype: str = "float32"  # compute dtype; parameters stay in `param_dtype`
     param_dtype: str = "float32"
     remat: str = "none"  # rematerialise each residual block: none | full | dots (keep matmuls)
+    # Compile the blocks one after another instead of under lax.scan: XLA's cost analysis then
+    # counts every block (it counts a loop body once); compile time grows with depth.
+    unroll_layers: bool = False
 
     def __post_init__(self):
         _check_choice("dtype", self.dtype, DTYPES)

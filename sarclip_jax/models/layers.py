@@ -143,7 +143,7 @@ class Transformer(nnx.Module):
     """`layers` residual blocks with their parameters stacked on a leading `layers` axis."""
 
     def __init__(self, width: int, layers: int, heads: int, mlp_ratio: float, *, quick: bool, remat: str,
-                 dtype, param_dtype, rngs: nnx.Rngs):
+                 dtype, param_dtype, rngs: nnx.Rngs, unroll: bool = False):
         @nnx.split_rngs(splits=layers)
         @nnx.vmap(in_axes=0, out_axes=0)
         def make_blocks(rngs: nnx.Rngs):
@@ -156,6 +156,7 @@ class Transformer(nnx.Module):
                 var.set_metadata(logical_axes=("layers",) + var.get_metadata()["logical_axes"])
         self.layers = layers
         self.remat = remat
+        self.unroll = unroll
 
     def __call__(self, x: jax.Array, *, causal: bool) -> jax.Array:
         # A plain lax.scan over the stacked state (rather than nnx.scan) works the same eagerly,
@@ -167,7 +168,7 @@ class Transformer(nnx.Module):
 
         if self.remat != "none":
             body = jax.checkpoint(body, policy=_REMAT_POLICIES[self.remat], prevent_cse=False)
-        x, _ = jax.lax.scan(body, x, stacked, length=self.layers)
+        x, _ = jax.lax.scan(body, x, stacked, length=self.layers, unroll=self.unroll)
         return x
 
 
