@@ -7,6 +7,13 @@
 `sarclip convert --to DIR` writes one, the trainer exports one to WORKDIR/model at the end of a
 run; `sarclip_jax.load(DIR)` reads either (given DIR or WORKDIR). Paths go through
 etils.epath, so DIR may be a gs:// bucket.
+
+A loaded model knows where it came from: `model.source` (the directory) and
+`model.tokenizer_spec` (its tokenizer.model, else "clip"), which `text.tokenizer.tokenizer_for`
+reads. They are static attributes of the NNX module, so they survive nnx.jit, nnx.split/merge and
+nnx.clone; being part of the graph definition, models from different directories compile the
+jitted encoders separately. A model built another way (nnx.merge of the trainer's abstract
+graph, conversion) has neither; its tokenizer is the one passed, else "clip".
 """
 
 from __future__ import annotations
@@ -45,10 +52,13 @@ def resolve_model_dir(path: str | epath.PathLike) -> epath.Path | None:
 
 def save_model(model: CLIP, directory: str | epath.PathLike, *, overwrite: bool = False,
                tokenizer: str | epath.PathLike | None = None) -> epath.Path:
-    """Writes `model` (and a copy of its sentencepiece `tokenizer` file, if given) to `directory`."""
+    """Writes `model` (and a copy of its sentencepiece `tokenizer` file) to `directory`; the
+    tokenizer defaults to the one the model was loaded with, so a copied directory keeps it."""
     import orbax.checkpoint as ocp
 
     directory = epath.Path(directory)
+    if tokenizer is None and str(getattr(model, "tokenizer_spec", "")).endswith(".model"):
+        tokenizer = model.tokenizer_spec
     if (directory / PARAMS_DIR).exists() and not overwrite:
         raise FileExistsError(f"{directory} already holds a model; pass overwrite=True to replace it")
     directory.mkdir(parents=True, exist_ok=True)
@@ -91,7 +101,10 @@ def load_model(directory: str | epath.PathLike, *, shardings: Mapping[str, jax.s
                 for k, v in flat_params(abstract_model(saved_cfg)).items()}
     with ocp.StandardCheckpointer() as ckptr:
         restored = ckptr.restore((directory / PARAMS_DIR).resolve(), _nest(abstract))
-    return model_from_flat_params(cfg, _flatten(restored), shardings=shardings)
+    model = model_from_flat_params(cfg, _flatten(restored), shardings=shardings)
+    model.source = str(directory)
+    model.tokenizer_spec = tokenizer_spec(directory)
+    return model
 
 
 def _nest(flat: Mapping[str, object]) -> dict:

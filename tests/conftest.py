@@ -15,3 +15,23 @@ import sys  # noqa: E402
 from absl import flags  # noqa: E402
 
 flags.FLAGS(sys.argv[:1], known_only=True)
+
+
+import pathlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> pathlib.Path:
+    """WORKDIR of the smoke main job (`configs/default.py:smoke=True`, 6 steps), trained once per
+    session: a tiny model whose text tower embeds the 256 ids of the sentencepiece tokenizer the
+    job learnt from its captions (WORKDIR/model/tokenizer.model), as a new user's first run gives."""
+    from sarclip_jax.cli import main as cli
+
+    root = tmp_path_factory.mktemp("smoke_main_job")
+    spec = f"{REPO / 'configs' / 'default.py'}:smoke=True,data_dir={root / 'tfds'}"
+    assert cli(["train", "--config", spec, "--workdir", str(root / "run"), "--config.total_steps=6"]) == 0
+    return root / "run"

@@ -15,7 +15,8 @@ COMMON = dict(
     dataset="", folder="", csv="", image_root="", split="test", data_dir=None,
     float_scale="amplitude", classes=None,
     batch_size=64, text_batch_size=256, workers=2, max_items=0,
-    image_pipeline="sar", radiometry=None, tokenizer="clip",
+    image_pipeline="sar", radiometry=None,
+    tokenizer=None,  # None: the model's own (text.tokenizer.tokenizer_for); or "clip", a *.gz or *.model path
 )
 
 

@@ -131,9 +131,9 @@ def embed_texts(model, texts: Sequence[str], tokenizer, *, batch_size: int, timi
 
 
 def build_tokenizer(spec, model):
-    """A tokenizer object as given, or one built from its spec for the model's context length."""
-    if callable(spec):
-        return spec
-    from sarclip_jax.text.tokenizer import build_tokenizer as build
+    """The tokenizer for `model`: `spec` (a tokenizer object or a build_tokenizer spec), else the
+    model's own (its directory's), else CLIP's BPE; one with more ids than the model's text tower
+    is an error naming both (text.tokenizer.tokenizer_for, the resolution the API shares)."""
+    from sarclip_jax.text.tokenizer import tokenizer_for
 
-    return build(spec or "clip", context_length=model.config.text.context_length)
+    return tokenizer_for(model, spec)
