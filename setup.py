@@ -47,6 +47,7 @@ TEST_REQUIRES = [
     "torch==2.13.0",
     "open_clip_torch>=3.0,<4",
     "transformers>=4.44",
+    "jax[tpu]>=0.10.2,<0.12",  # libtpu: the AOT tests compile for TPU slices on a CPU (no TPU needed)
     "nbclient>=0.10",  # runs the quickstart notebook
     "nbformat>=5.9",
     "ipykernel>=6.29",
@@ -64,6 +65,10 @@ setuptools.setup(
     # The builders' fixture trees (their tests' manual_dir), and TFDS checksum/metadata files.
     package_data={"tfds_sarclip": package_files("tfds_sarclip", "dummy_data") + ["**/*.txt", "**/*.tsv"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    extras_require={
+        "test": TEST_REQUIRES,
+        "tpu": ["jax[tpu]>=0.10.2,<0.12"],  # a Cloud TPU VM (every worker of a pod)
+        "cuda": ["jax[cuda12]>=0.10.2,<0.12"],  # a CUDA 12 machine or a Colab GPU runtime
+    },
     entry_points={"console_scripts": ["sarclip=sarclip_jax.cli:main"]},
 )

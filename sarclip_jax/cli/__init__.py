@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tokenizer": ("sarclip_jax.cli.tokenizer", "train or inspect tokenizers"),
     "data": ("sarclip_jax.cli.data", "build and inspect SAR datasets"),
     "eval": ("sarclip_jax.cli.eval", "evaluate checkpoints: retrieval, zero-shot, linear probe"),
+    "plan": ("sarclip_jax.cli.plan", "compile a train step for a TPU slice: memory per chip and speed"),
 }
 
 

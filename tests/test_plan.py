@@ -1,0 +1,53 @@
+"""TPU ahead-of-time compilation on this CPU machine (libtpu's compiler; no TPU needed)."""
+
+import json
+import re
+
+import pytest
+
+from sarclip_jax.cli import main as cli
+from sarclip_jax.config_loading import apply_overrides, load_config
+from sarclip_jax.train import aot
+
+TINY = "configs/default.py"
+
+
+@pytest.mark.parametrize("topology", ["v5e:2x2", "v5p:2x2x1"])
+def test_tiny_step_compiles_for_tpu_and_fits(topology):
+    plan = aot.plan_train_step(load_config(TINY), topology)
+    assert plan.fits and plan.devices == 4 and plan.mesh["data"] == 4
+    assert 0 < plan.params_bytes < plan.argument_bytes < 64 * 2**20
+    assert plan.step_time_s(0.5) > 0 and plan.images_per_s(0.5) > 0
+
+
+def test_fused_loss_holds_no_batch_by_batch_buffer():
+    cfg = apply_overrides(load_config(TINY), ["batch_size=128", "loss.block_size=16"])
+    hlo = aot.compile_train_step(cfg, "v5e:2x2").compiled.as_text()
+    assert re.search(r"\[32,16\]", hlo)  # the per-device tiles of the ring (32 local x 16 block)
+    assert not re.search(r"\[128,128\]", hlo)  # never the whole global logits matrix
+
+
+def test_vit_b16_step_compiles_for_a_v5p_slice():
+    cfg = apply_overrides(load_config("configs/sarclip1m.py:model=ViT-B-16"), ["batch_size=64"])
+    plan = aot.plan_train_step(cfg, "v5p:2x2x1")
+    assert plan.fits and plan.generation == "v5p"
+    assert 150e6 * 4 / 4 < plan.params_bytes < 160e6 * 4  # ~150M float32 parameters, split or whole
+
+
+def test_v4_slices_listed_core_by_core_get_a_mesh():
+    plan = aot.plan_train_step(load_config(TINY), "v4:2x2x1")
+    assert plan.devices == 8 and plan.generation == "v4" and plan.hbm_bytes == 16 * 2**30
+
+
+def test_unknown_and_gpu_topologies_say_what_to_give():
+    with pytest.raises(aot.PlanError, match="GPUs cannot be compiled for"):
+        aot.topology_devices("h100")
+
+
+def test_plan_command_end_to_end(tmp_path, capsys):
+    out = tmp_path / "plan.json"
+    assert cli(["plan", "--config", TINY, "--topology", "v5e:2x2", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| v5e:2x2 |" in printed and "fits" in printed
+    (entry,) = json.loads(out.read_text())["plans"]
+    assert entry["fits"] and entry["topology"] == "v5e:2x2" and entry["images_per_s"] > 0
