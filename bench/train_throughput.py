@@ -17,6 +17,7 @@ import ml_collections
 import numpy as np
 
 from sarclip_jax import sharding
+from sarclip_jax.models import flops as flops_lib
 from sarclip_jax.models import get_model_config
 from sarclip_jax.train import metrics, trainer
 
@@ -33,7 +34,7 @@ def try_batch(name, dtype, remat, batch, steps):
     data = {"image": jax.device_put(rng.standard_normal((batch, size, size, 3)).astype(np.float32), bs["image"]),
             "text": jax.device_put(rng.integers(1, 49407, (batch, 77)).astype(np.int32), bs["text"])}
     compiled = step.lower(st, data).compile()
-    flops = metrics.step_flops(compiled)
+    flops = flops_lib.train_step_flops(cfg, batch) / mesh.size  # model FLOPs per device
     for _ in range(2):
         st, m = compiled(st, data)
     jax.block_until_ready(m["loss"])
@@ -43,7 +44,7 @@ def try_batch(name, dtype, remat, batch, steps):
     jax.block_until_ready(m["loss"])
     seconds = (time.perf_counter() - t) / steps
     peak = metrics.peak_flops_per_device()
-    mfu = flops / seconds / peak if flops and peak else float("nan")
+    mfu = metrics.mfu(flops, seconds, peak) if peak else float("nan")
     return seconds, flops, mfu
 
 

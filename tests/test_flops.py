@@ -68,3 +68,21 @@ def test_loss_flops_grow_with_the_square_of_the_batch():
     cfg = get_model_config("tiny")
     assert flops.loss_flops(cfg, 2048) == 4 * flops.loss_flops(cfg, 1024)
     assert flops.train_step_flops(cfg, 64) - flops.loss_flops(cfg, 64) == 64 * 3 * flops.forward_flops_per_pair(cfg)
+
+
+def test_the_trainers_mfu_is_model_flops_over_time_over_the_peak(tmp_path):
+    import json
+
+    from sarclip_jax.train import loop
+    from tests import train_harness
+
+    peak = 1e12
+    cfg = train_harness.config(4, peak_flops=peak)
+    loop.train(cfg, tmp_path, train_harness.data_fn)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    logged = [r for r in rows if "train/mfu" in r]
+    assert len(logged) == 2  # steps 2 and 4
+    per_device = flops.train_step_flops(get_model_config("tiny"), cfg.batch_size) / jax.device_count()
+    for r in logged:  # images/s = batch / seconds per step, so mfu = flops * images/s / batch / peak
+        expected = per_device * r["train/images_per_second"] / cfg.batch_size / peak
+        assert r["train/mfu"] == pytest.approx(expected, rel=1e-6)

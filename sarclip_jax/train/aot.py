@@ -19,14 +19,10 @@ from typing import Any
 
 import numpy as np
 
-# Per chip: HBM bytes and peak dense bf16 FLOP/s (Cloud TPU documentation). v4 and v5p chips
-# have two TensorCores; a slice described core by core (v4 without megacore) gives each device half.
-CHIPS: dict[str, tuple[float, float]] = {
-    "v4": (32 * 2**30, 275e12),
-    "v5e": (16 * 2**30, 197e12),
-    "v5p": (95.74 * 2**30, 459e12),
-    "v6e": (32 * 2**30, 918e12),
-}
+# HBM per chip (Cloud TPU documentation); the peak FLOP/s table is the trainer's
+# (sarclip_jax.train.metrics.PEAK_FLOPS). A slice described core by core (v4 without megacore)
+# gives each device half a chip.
+HBM_BYTES: dict[str, float] = {"v4": 32 * 2**30, "v5e": 16 * 2**30, "v5p": 95.74 * 2**30, "v6e": 32 * 2**30}
 KINDS = {"TPU v4": "v4", "TPU v5 lite": "v5e", "TPU v5": "v5p", "TPU v6 lite": "v6e"}
 
 
@@ -45,8 +41,8 @@ def _quiet_libtpu() -> None:
 def topology_devices(name: str) -> list:
     """The devices of a TPU slice such as "v5e:2x4", "v5p:2x2x1", "v4:2x2x1", "v6e:2x2"."""
     generation = name.split(":", 1)[0]
-    if generation not in CHIPS:
-        raise PlanError(f"unknown TPU topology {name!r}: give one of {sorted(CHIPS)} with a shape, e.g. v5e:2x4; "
+    if generation not in HBM_BYTES:
+        raise PlanError(f"unknown TPU topology {name!r}: give one of {sorted(HBM_BYTES)} with a shape, e.g. v5e:2x4; "
                         "GPUs cannot be compiled for without the GPU itself")
     _quiet_libtpu()
     try:
@@ -67,7 +63,9 @@ def chip_of(device) -> tuple[str, float, float]:
     generation = KINDS.get(device.device_kind)
     if generation is None:
         raise PlanError(f"no HBM/peak figures for device kind {device.device_kind!r}")
-    hbm, peak = CHIPS[generation]
+    from sarclip_jax.train.metrics import PEAK_FLOPS
+
+    hbm, peak = HBM_BYTES[generation], PEAK_FLOPS[device.device_kind]
     cores = getattr(device, "num_cores", 1) or 1
     # A v4 slice without megacore lists every TensorCore as a device: each has half the chip.
     if generation == "v4" and cores == 1:

@@ -25,6 +25,7 @@ from etils import epath
 from flax import nnx
 
 from sarclip_jax import sharding
+from sarclip_jax.models import flops as flops_lib
 from sarclip_jax.models.config import CLIPConfig, get_model_config
 from sarclip_jax.text import tokenizer as tokenizer_lib
 from sarclip_jax.train import checkpointing, console, metrics, trainer
@@ -121,7 +122,8 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
     progress = console.Progress(cfg.total_steps, start_step, cfg.log_every, enabled=jax.process_index() == 0)
     watch = checkpointing.PreemptionWatch(ckpt)
     peak = metrics.peak_flops_per_device(cfg.get("peak_flops") or None)
-    flops = None
+    # Model FLOPs per device and step, from the config: XLA's count misses scanned blocks.
+    flops = flops_lib.train_step_flops(model_cfg, cfg.batch_size) / mesh.size
 
     def evaluate(step: int) -> dict[str, float]:
         if not evaluators:
@@ -146,8 +148,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
             if compiled is None:
                 t0 = time.time()
                 compiled = t.train_step.lower(state, batch).compile()
-                flops = metrics.step_flops(compiled)
-                log.info("compiled the train step in %.1fs (%s FLOPs per device)", time.time() - t0, flops)
+                log.info("compiled the train step in %.1fs (%.4g model FLOPs per device)", time.time() - t0, flops)
             state, step_metrics = compiled(state, batch)
             if pending is not None and not bool(pending["ok"]):
                 stopped_by, bad_step = "non-finite loss", step
@@ -163,8 +164,8 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
                     break
                 elapsed = time.time() - window_start
                 host["images_per_second"] = cfg.batch_size * window_steps / elapsed
-                if flops and peak:
-                    host["mfu"] = flops * window_steps / elapsed / peak
+                if peak:
+                    host["mfu"] = metrics.mfu(flops, elapsed / window_steps, peak)
                 writer.write(step, host)
                 progress.update(step, host)
                 last, window_start, window_steps = host, time.time(), 0

@@ -2,8 +2,9 @@
 `sarclip_jax.train.console`).
 
 Only process 0 writes. TensorBoard events come from tensorboardX, which needs no TensorFlow.
-Model FLOPs utilisation is the compiled step's FLOP count (XLA's cost analysis, per device)
-over the step time and the device's peak.
+Model FLOPs utilisation is the step's model FLOPs, counted from the config
+(`sarclip_jax.models.flops`; XLA's cost analysis counts a scanned block once), per device, over
+the step time and the device's peak.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ PEAK_FLOPS = {
     "TPU v5 lite": 197e12,
     "TPU v5e": 197e12,
     "TPU v5p": 459e12,
+    "TPU v5": 459e12,  # how libtpu names a v5p chip
     "TPU v6 lite": 918e12,
     "NVIDIA A100-SXM4-40GB": 312e12,
     "NVIDIA A100-SXM4-80GB": 312e12,
@@ -34,16 +36,9 @@ def peak_flops_per_device(override: float | None = None) -> float | None:
     return PEAK_FLOPS.get(jax.devices()[0].device_kind)
 
 
-def step_flops(compiled) -> float | None:
-    """FLOPs of one execution of a compiled function, per device (None if XLA cannot tell)."""
-    try:
-        analysis = compiled.cost_analysis()
-    except Exception:  # some backends do not implement it
-        return None
-    if isinstance(analysis, (list, tuple)):
-        analysis = analysis[0] if analysis else {}
-    flops = (analysis or {}).get("flops")
-    return float(flops) if flops and flops > 0 else None
+def mfu(flops_per_device: float, seconds_per_step: float, peak: float) -> float:
+    """Model FLOPs utilisation of a step taking `seconds_per_step`."""
+    return flops_per_device / seconds_per_step / peak
 
 
 class MetricWriter:
