@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sarclip_jax.data import pipeline as P
-from sarclip_jax.data import sar_augment, sar_readers, sar_transforms
+from sarclip_jax.data import batching, sar_augment, sar_readers, sar_transforms
 
 SIZE = 16
 NO_AUG = sar_augment.Augment(speckle_prob=0.0)
@@ -93,6 +93,9 @@ def test_eval_marks_bad_records_counts_them_and_scores_the_rest():
     assert np.flatnonzero(mask).tolist() == [0, 1, 3, 4, 6, 7, 8]
     assert [which(images[i]) for i in np.flatnonzero(mask)] == [0, 1, 3, 4, 6, 7, 8]
     assert P.bad_record_count() - before == 2
+    errors = np.concatenate([b["error"] for b in batches])
+    assert batching.error_text(errors[5]) == "OSError: chunk holding record 5 is corrupt"
+    assert batching.error_text(errors[2]).startswith("ImageDecodeError") and not errors[mask].any()
 
 
 def test_eval_numbers_text_labels_through_the_classes():

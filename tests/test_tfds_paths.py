@@ -89,7 +89,7 @@ def test_eval_csv_skips_paths_leading_out(tree):
     data = eval_sources.open_set(cfg, "captions")
     assert [item.key for item in data.items] == good
     assert sorted(data.skipped["path_outside_root"]) == sorted(bad)
-    assert all(item.load()["image"] != secret.read_bytes() for item in data.items)
+    assert all(item.image.load()["image"] != secret.read_bytes() for item in data.items)
     # image_root widens what may be read: the secret's folder then counts as inside
     cfg = ml_collections.ConfigDict({"csv": str(csv), "image_root": str(secret.parent)})
     assert "../outside/secret.png" in [item.key for item in eval_sources.open_set(cfg, "captions").items]

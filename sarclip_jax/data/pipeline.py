@@ -16,8 +16,9 @@ Evaluation (`eval_iterator`): every record exactly once, in dataset order, no au
 last batches are padded and a `mask` marks the real examples. Global batch b is records
 [b * G, (b + 1) * G) with G = per-process batch x process count, process p holding the p-th
 slice of each, so a gather over processes restores dataset order. A record that cannot be read
-is counted, not scored: `bad` is True and `mask` False (its `index` is kept, unlike padding's -1).
-Text labels (sarclip1m's class words) need the vocabulary: `classes=[...]`.
+is counted, not scored: `bad` is True and `mask` False (its `index` is kept, unlike padding's -1,
+and `error` holds the reason). The batching, slicing and masking are `sarclip_jax.data.batching`'s,
+shared with the evaluators; this module adds the TFDS fields (`EvalFields`). Text labels (sarclip1m's class words) need the vocabulary: `classes=[...]`.
 
 Config snippet (the trainer's `data_fn`):
 
@@ -29,16 +30,12 @@ Config snippet (the trainer's `data_fn`):
 from __future__ import annotations
 
 import dataclasses
-import logging
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from sarclip_jax.data import records, sar_augment, sar_radiometry, sar_transforms, tfds_source
-
-log = logging.getLogger(__name__)
+from sarclip_jax.data import batching, records, sar_augment, sar_radiometry, sar_transforms, tfds_source
 
 # Unreadable training records in a row after which the run stops: one damaged file is replaced,
 # a run of them means the dataset or its storage is broken.
@@ -49,32 +46,12 @@ class BadDataError(RuntimeError):
     """Too many unreadable records in a row; names them and the last cause."""
 
 
-class _BadRecords:
-    """Per-process count of bad records met (Grain worker processes each keep their own and log
-    every one; the count is exact when num_workers=0)."""
-
-    def __init__(self):
-        self._lock, self.count = threading.Lock(), 0
-
-    def add(self, what: str, where: str, error: Exception) -> None:
-        with self._lock:
-            self.count += 1
-            n = self.count
-        log.warning("%s: record %s is unreadable (%s: %s); %d bad record(s) in this process so far",
-                    what, where, type(error).__name__, error, n)
-
-
-BAD_RECORDS = _BadRecords()
+BAD_RECORDS = batching.BAD_RECORDS  # shared with the evaluators' input pipeline
 
 
 def bad_record_count() -> int:
     """Bad records met by the pipelines of this process (training replacements and eval failures)."""
     return BAD_RECORDS.count
-
-
-def _record_name(record, index: int) -> str:
-    image_id = record.get("image_id") if isinstance(record, dict) else None
-    return f"#{index}" if image_id is None else f"#{index} ({records.text_of(image_id)})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,7 +159,7 @@ class TrainTransform:
                 record = self.source[j]
                 caption, image = self.prepare(record, rng)
             except Exception as e:  # decoders and sources raise many types on damaged data
-                tried.append(_record_name(record, j))
+                tried.append(batching.record_name(record, j))
                 BAD_RECORDS.add("training", tried[-1], e)
                 last = e
                 continue
@@ -192,16 +169,10 @@ class TrainTransform:
 
 
 def _iterate(ds, cfg: PipelineConfig, batch_size: int, drop_remainder: bool):
-    """MapDataset of examples -> IterDataset of batches. Batching before the worker split makes
-    worker processes take whole batches, so any worker count yields the same batches."""
-    import grain
-
-    read = grain.ReadOptions(num_threads=cfg.read_threads, prefetch_buffer_size=cfg.prefetch_batches)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder).to_iter_dataset(read)
-    if cfg.num_workers > 0:
-        return ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=cfg.num_workers,
-                                                           per_worker_buffer_size=cfg.worker_buffer_size))
-    return ds
+    """MapDataset of examples -> IterDataset of batches (`batching.batched`, cfg's worker settings)."""
+    return batching.batched(ds, batch_size, drop_remainder=drop_remainder, workers=cfg.num_workers,
+                            read_threads=cfg.read_threads, prefetch_batches=cfg.prefetch_batches,
+                            worker_buffer_size=cfg.worker_buffer_size)
 
 
 def train_dataset(source, cfg: PipelineConfig, global_batch: int, shard_index: int = 0, shard_count: int = 1,
@@ -247,15 +218,16 @@ class LabelVocabularyError(ValueError):
     """Text labels without a vocabulary to number them."""
 
 
-class EvalTransform:
-    """Global position -> example with mask; positions past the end are zero padding, and a record
-    that cannot be read is marked `bad` (mask False, index kept) and counted."""
+class EvalFields:
+    """A record -> its eval fields (`batching.eval_dataset`'s prepare): the model image, and the
+    label or up to max_captions tokenized captions with their mask. Picklable; the tokenizer is
+    built once per process."""
 
-    def __init__(self, source, cfg: PipelineConfig, fields: str, tokenizer: str | Callable | None = None,
+    def __init__(self, cfg: PipelineConfig, fields: str, tokenizer: str | Callable | None = None,
                  classes: Sequence[str] | None = None):
         if fields not in ("captions", "label"):
             raise ValueError(f"eval fields must be 'captions' or 'label', got {fields!r}")
-        self.source, self.cfg, self.fields = source, cfg, fields
+        self.cfg, self.fields = cfg, fields
         self.classes = {str(name): k for k, name in enumerate(classes)} if classes is not None else None
         self.tokenize = _Tokenize(tokenizer if tokenizer is not None else cfg.tokenizer, cfg.context_length)
 
@@ -271,61 +243,47 @@ class EvalTransform:
             raise KeyError(f"label {name!r} is not one of the {len(self.classes)} classes")
         return self.classes[name]
 
-    def __call__(self, position: int) -> dict[str, np.ndarray]:
-        cfg, size = self.cfg, self.cfg.image_size
-        real = position < len(self.source)
-        out = {"mask": np.asarray(real, np.bool_), "index": np.asarray(position if real else -1, np.int32),
-               "bad": np.asarray(False)}
-        image, label, captions = np.zeros((size, size, 3), np.float32), -1, []
-        if real:
-            record = None
-            try:
-                record = self.source[position]
-                image = sar_transforms.image_for_model(record, size, cfg.radiometry, None, None, cfg.mean, cfg.std)
-                if not np.all(np.isfinite(image)):
-                    raise ValueError("non-finite pixels after preprocessing")
-                if self.fields == "label":
-                    label = self.label(record)
-                else:
-                    captions = records.captions_of(record)[:cfg.max_captions]
-            except LabelVocabularyError:
-                raise
-            except Exception as e:  # counted and reported, never scored
-                BAD_RECORDS.add("evaluation", _record_name(record, position), e)
-                image, label, captions = np.zeros((size, size, 3), np.float32), -1, []
-                out["mask"], out["bad"] = np.asarray(False), np.asarray(True)
-        out["image"] = image
+    def blank(self) -> dict[str, np.ndarray]:
+        """The fields of padding and of bad records."""
+        cfg = self.cfg
+        out = {"image": np.zeros((cfg.image_size, cfg.image_size, 3), np.float32)}
         if self.fields == "label":
-            out["label"] = np.asarray(label, np.int32)
-            return out
+            return {**out, "label": np.asarray(-1, np.int32)}
+        return {**out, "text": np.zeros((cfg.max_captions, cfg.context_length), np.int32),
+                "text_mask": np.zeros(cfg.max_captions, np.bool_)}
+
+    def __call__(self, record: dict) -> dict[str, np.ndarray]:
+        cfg = self.cfg
+        image = sar_transforms.image_for_model(record, cfg.image_size, cfg.radiometry, None, None, cfg.mean, cfg.std)
+        if not np.all(np.isfinite(image)):
+            raise ValueError("non-finite pixels after preprocessing")
+        if self.fields == "label":
+            return {"image": image, "label": np.asarray(self.label(record), np.int32)}
+        captions = records.captions_of(record)[:cfg.max_captions]
         text = np.zeros((cfg.max_captions, cfg.context_length), np.int32)
         if captions:
-            text[:len(captions)] = self.tokenize(captions)
-        out["text"] = text
-        out["text_mask"] = np.arange(cfg.max_captions) < len(captions)
-        return out
+            try:
+                text[:len(captions)] = self.tokenize(captions)
+            except Exception as e:  # a tokenizer that cannot be built or run is a set-up error, not a bad record
+                raise TokenizerError(f"tokenizer {self.tokenize.spec!r} failed: {type(e).__name__}: {e}") from e
+        return {"image": image, "text": text, "text_mask": np.arange(cfg.max_captions) < len(captions)}
+
+
+class TokenizerError(RuntimeError):
+    """The eval tokenizer failed; stops the run instead of marking every record bad."""
 
 
 def eval_dataset(source, cfg: PipelineConfig, batch_size: int, shard_index: int = 0, shard_count: int = 1,
                  fields: str = "captions", tokenizer: str | Callable | None = None,
                  classes: Sequence[str] | None = None):
-    """This process's eval IterDataset: `batch_size` examples per batch, every record seen once
-    over all processes, padded with mask=False; all processes yield the same number of batches."""
-    import grain
-
-    if not 0 <= shard_index < shard_count:
-        raise ValueError(f"shard_index {shard_index} out of range for {shard_count} processes")
-    n = len(source)
-    global_batch = batch_size * shard_count
-    num_batches = max(1, -(-n // global_batch))
-
-    def position(i: int) -> int:  # i-th example of this process -> global position
-        b, j = divmod(i, batch_size)
-        return b * global_batch + shard_index * batch_size + j
-
-    ds = grain.MapDataset.range(num_batches * batch_size).map(position)
-    ds = ds.map(EvalTransform(source, cfg, fields, tokenizer, classes))
-    return _iterate(ds, cfg, batch_size, drop_remainder=False)
+    """This process's eval IterDataset (`batching.eval_dataset` with `EvalFields`): `batch_size`
+    examples per batch, every record seen once over all processes, padded with mask=False; all
+    processes yield the same number of batches."""
+    prepare = EvalFields(cfg, fields, tokenizer, classes)
+    return batching.eval_dataset(source, prepare, prepare.blank(), batch_size, shard_index, shard_count,
+                                 workers=cfg.num_workers, read_threads=cfg.read_threads,
+                                 prefetch_batches=cfg.prefetch_batches, worker_buffer_size=cfg.worker_buffer_size,
+                                 fatal=(LabelVocabularyError, TokenizerError))
 
 
 def eval_iterator(source, cfg: PipelineConfig, batch_size: int, shard_index: int = 0, shard_count: int = 1,

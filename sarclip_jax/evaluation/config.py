@@ -40,8 +40,9 @@ def resolve(cfg: Any, kind: str, specific: Mapping[str, Any]) -> ml_collections.
         raise ValueError(f"config kind {given['kind']!r} given to the {kind} evaluator")
     out = {**defaults, **given, "kind": kind}
     out["name"] = out["name"] or kind
-    if out["batch_size"] < 1 or out["text_batch_size"] < 1 or out["workers"] < 1:
-        raise ValueError(f"{kind} evaluator: batch_size, text_batch_size and workers must be >= 1")
+    if out["batch_size"] < 1 or out["text_batch_size"] < 1 or out["workers"] < 0:
+        raise ValueError(f"{kind} evaluator: batch_size and text_batch_size must be >= 1, workers >= 0 "
+                         "(0: images read in this process)")
     return ml_collections.ConfigDict(out, type_safe=False)
 
 

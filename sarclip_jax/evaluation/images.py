@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from sarclip_jax.data import records, sar_radiometry, sar_transforms
+from sarclip_jax.data import preprocess, records, sar_radiometry, sar_transforms
 
 PIPELINES = ("sar", "clip")
 DEFAULT_RADIOMETRY = sar_radiometry.Radiometry()  # the fixed dB window SAR CLIP loaders use
 FLOAT_SCALES = records.FLOAT_SCALES
-
-
-class ImageLoadError(Exception):
-    """An image that cannot be read or prepared; evaluators count it instead of scoring it."""
 
 
 def prepare(record: dict, size: int, pipeline: str = "sar",
@@ -31,22 +27,27 @@ def prepare(record: dict, size: int, pipeline: str = "sar",
     if pipeline == "sar":
         return sar_transforms.image_for_model(record, size, radiometry)
     if pipeline == "clip":
-        from sarclip_jax.data.preprocess import preprocess_image
-
         pixels, scale = records.decode_image(record)
         as_8bit = np.round(sar_radiometry.to_unit_rgb(pixels, scale, radiometry) * 255.0).astype(np.uint8)
-        return preprocess_image(as_8bit, size)
+        return preprocess.preprocess_image(as_8bit, size)
     raise ValueError(f"unknown image pipeline {pipeline!r}; expected one of {PIPELINES}")
 
 
-def guarded(load, size: int, pipeline: str, radiometry: sar_radiometry.Radiometry) -> np.ndarray:
-    """`load()` -> record, prepared; any failure becomes an ImageLoadError."""
-    try:
-        out = prepare(load(), size, pipeline, radiometry)
-    except ImageLoadError:
-        raise
-    except Exception as e:  # codecs and radiometry raise many types on damaged data
-        raise ImageLoadError(f"{type(e).__name__}: {e}") from e
-    if out.shape != (size, size, 3) or not np.all(np.isfinite(out)):
-        raise ImageLoadError(f"prepared image has shape {out.shape} or non-finite values")
-    return out
+class Prepare:
+    """record -> {"image": float32 (size, size, 3)} under one pipeline, for the eval input pipeline
+    (`sarclip_jax.data.batching.eval_dataset`); picklable, so Grain worker processes run it. Any
+    failure raises, and the pipeline counts the image as failed instead of scoring it."""
+
+    def __init__(self, size: int, pipeline: str = "sar", radiometry: sar_radiometry.Radiometry = DEFAULT_RADIOMETRY):
+        if pipeline not in PIPELINES:
+            raise ValueError(f"unknown image pipeline {pipeline!r}; expected one of {PIPELINES}")
+        self.size, self.pipeline, self.radiometry = size, pipeline, radiometry
+
+    def blank(self) -> dict[str, np.ndarray]:
+        return {"image": np.zeros((self.size, self.size, 3), np.float32)}
+
+    def __call__(self, record: dict) -> dict[str, np.ndarray]:
+        out = prepare(record, self.size, self.pipeline, self.radiometry)
+        if out.shape != (self.size, self.size, 3) or not np.all(np.isfinite(out)):
+            raise ValueError(f"prepared image has shape {out.shape} or non-finite values")
+        return {"image": np.asarray(out, np.float32)}

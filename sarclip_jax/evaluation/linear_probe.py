@@ -108,7 +108,7 @@ def _aligned(train: EvalSet, test: EvalSet) -> tuple[list[str], list[Item], list
     index = {n: i for i, n in enumerate(names)}
 
     def remap(data: EvalSet) -> list[Item]:
-        return [Item(it.key, it.load, it.captions, index[data.class_names[it.label]]) for it in data.items]
+        return [Item(it.key, it.image, it.captions, index[data.class_names[it.label]]) for it in data.items]
 
     return names, remap(train), remap(test)
 
@@ -136,7 +136,7 @@ class LinearProbeEvaluator:
         if not self.train_items or not self.test_items:
             raise ValueError(f"{self.name}: need labelled images in both {self.cfg.train_split!r} and "
                              f"{self.cfg.split!r}; got {len(self.train_items)} and {len(self.test_items)}")
-        self._mesh = mesh
+        self.mesh = mesh  # image batches split over its data axes; None: the default device
         self.last: LinearProbeReport | None = None  # the latest run()'s result
 
     def _embed(self, model, items, timings):

@@ -104,7 +104,7 @@ def _pairs(data: EvalSet, cfg) -> tuple[list[Item], list[str], np.ndarray, dict[
         groups: dict[str, Item] = {}
         for item in items:  # CSV rows sharing an image become one image with all its captions
             if item.key in groups:
-                groups[item.key] = Item(item.key, groups[item.key].load, groups[item.key].captions + item.captions)
+                groups[item.key] = Item(item.key, groups[item.key].image, groups[item.key].captions + item.captions)
             else:
                 groups[item.key] = item
         items = list(groups.values())
@@ -114,7 +114,7 @@ def _pairs(data: EvalSet, cfg) -> tuple[list[Item], list[str], np.ndarray, dict[
             if cfg.caption_index >= len(item.captions):
                 skipped[f"fewer_than_{cfg.caption_index + 1}_captions"].append(item.key)
                 continue
-            chosen.append(Item(item.key, item.load, (item.captions[cfg.caption_index],)))
+            chosen.append(Item(item.key, item.image, (item.captions[cfg.caption_index],)))
         items = chosen
     if cfg.max_items:
         items = items[:cfg.max_items]
@@ -140,7 +140,7 @@ class RetrievalEvaluator:
             raise ValueError(f"{self.name}: no image-caption pair in {self.data.dataset} ({self.data.split})")
         self.skipped = {**self.data.skipped, **extra}
         self.tokenizer = tokenizer if tokenizer is not None else self.cfg.tokenizer
-        self._mesh = mesh
+        self.mesh = mesh  # image batches split over its data axes; None: the default device
         self.last: RetrievalReport | None = None  # the latest run()'s result
 
     def run(self, model) -> list[tuple[str, float]]:

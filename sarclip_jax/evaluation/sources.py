@@ -1,4 +1,4 @@
-"""Evaluation data: a list of items (image loader, captions, label) from one of three places.
+"""Evaluation data: a list of items (image reference, captions, label) from one of three places.
 
 Config fields (exactly one of `dataset`, `folder`, `csv`):
 
@@ -15,14 +15,17 @@ Config fields (exactly one of `dataset`, `folder`, `csv`):
                               name ("synthetic"); default the sorted labels found
 
 Only the records are listed here; images are read when an evaluator embeds them, so a broken
-image is found, counted and reported then.
+image is found, counted and reported then. An item names its image by an `ImageRef` (picklable:
+a TFDS source and index, or a file path), and `Images(refs)` is the random-access source the
+evaluators' Grain input pipeline reads, in worker processes too.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from etils import epath
@@ -30,13 +33,52 @@ from etils import epath
 from sarclip_jax.data import records, tfds_source
 from sarclip_jax.data.formats import caption_csv, imagefolder, paths
 
-Loader = Callable[[], dict]  # -> a record: {"image": encoded bytes, "scale": ..., "image_id": ...}
+IMAGE_KINDS = ("tfds", "file", "missing")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageRef:
+    """Where an item's image is. `load()` -> a record {"image": encoded bytes, "scale": ...,
+    "image_id": ...}: `source[where]` (tfds), `records.file_record(where, float_scale, key)`
+    (file), or FileNotFoundError naming `key` (missing: a CSV row whose file is not found). Picklable;
+    refs of one TFDS set share its source object, which a list of them pickles once."""
+
+    kind: str
+    where: Any  # record index (tfds) or path string (file)
+    float_scale: str = "amplitude"
+    key: str = ""
+    source: Any = dataclasses.field(default=None, compare=False, repr=False)  # tfds: the data source
+
+    def __post_init__(self):
+        if self.kind not in IMAGE_KINDS:
+            raise ValueError(f"image kind must be one of {IMAGE_KINDS}, got {self.kind!r}")
+
+    def load(self) -> dict:
+        if self.kind == "tfds":
+            return self.source[self.where]
+        if self.kind == "file":
+            return records.file_record(epath.Path(self.where), self.float_scale, self.key)
+        raise FileNotFoundError(f"{self.key}: not found next to the CSV or under image_root")
+
+
+class Images:
+    """The random-access source (len, getitem -> record) of a list of image refs, in their order:
+    what `sarclip_jax.data.batching.eval_dataset` reads."""
+
+    def __init__(self, refs: Sequence[ImageRef]):
+        self.refs = list(refs)
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.refs[i].load()
 
 
 @dataclasses.dataclass(frozen=True)
 class Item:
     key: str  # image id for reports (record image_id, relative path, CSV path)
-    load: Loader
+    image: ImageRef
     captions: tuple[str, ...] = ()
     label: int = -1
 
@@ -130,14 +172,14 @@ def _from_tfds(cfg, want: str, source) -> EvalSet:
                 continue
             rows.append((i, key, (), raw if isinstance(raw, (int, np.integer)) else records.text_of(raw)))
 
-    def loader(index: int) -> Loader:
-        return lambda: source[index]
+    def image(index: int, key: str) -> ImageRef:
+        return ImageRef("tfds", index, key=key, source=source)
 
     if want == "captions":
-        items = [Item(key, loader(i), captions) for i, key, captions, _ in rows]
+        items = [Item(key, image(i, key), captions) for i, key, captions, _ in rows]
         return EvalSet(cfg.dataset, split, items, [], dict(skipped))
     if label_names is not None:  # ClassLabel: integer labels, names from the dataset info
-        items = [Item(key, loader(i), (), int(raw)) for i, key, _, raw in rows]
+        items = [Item(key, image(i, key), (), int(raw)) for i, key, _, raw in rows]
         return EvalSet(cfg.dataset, split, items, label_names, dict(skipped))
     vocabulary = _text_vocabulary(cfg, [str(raw) for *_, raw in rows])
     index = {name: k for k, name in enumerate(vocabulary)}
@@ -146,14 +188,14 @@ def _from_tfds(cfg, want: str, source) -> EvalSet:
         if str(raw) not in index:
             skipped[f"label_not_in_classes:{raw}"].append(key)
             continue
-        items.append(Item(key, loader(i), (), index[str(raw)]))
+        items.append(Item(key, image(i, key), (), index[str(raw)]))
     return EvalSet(cfg.dataset, split, items, vocabulary, dict(skipped))
 
 
 # --- files ------------------------------------------------------------------------------------------
 
-def _file_loader(path: epath.Path, float_scale: str, key: str) -> Loader:
-    return lambda: records.file_record(path, float_scale, key)
+def _file_image(path: epath.Path, float_scale: str, key: str) -> ImageRef:
+    return ImageRef("file", str(path), float_scale, key)
 
 
 def _float_scale(cfg) -> str:
@@ -180,7 +222,7 @@ def _from_folder(cfg) -> EvalSet:
         if not imagefolder.is_candidate(path):
             skipped["not_an_image"].append(key)
             continue
-        items.append(Item(key, _file_loader(path, scale, key), (), index[label]))
+        items.append(Item(key, _file_image(path, scale, key), (), index[label]))
     return EvalSet(str(root), split, items, names, dict(skipped))
 
 
@@ -202,13 +244,7 @@ def _from_csv(cfg) -> EvalSet:
         except paths.OutsideRootError:  # never read: the CSV names a file outside its folder and image_root
             skipped["path_outside_root"].append(image_path)
             continue
-        load = _missing_loader(image_path) if resolved is None else _file_loader(resolved, scale, image_path)
-        items.append(Item(image_path, load, (caption,)))
+        image = (ImageRef("missing", None, key=image_path) if resolved is None
+                 else _file_image(resolved, scale, image_path))
+        items.append(Item(image_path, image, (caption,)))
     return EvalSet(str(path), "csv", items, [], dict(skipped))
-
-
-def _missing_loader(image_path: str) -> Loader:
-    def load():
-        raise FileNotFoundError(f"{image_path}: not found next to the CSV or under image_root")
-
-    return load

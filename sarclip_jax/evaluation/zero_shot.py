@@ -114,7 +114,7 @@ class ZeroShotEvaluator:
             self.data.class_names, config_lib.plain(names) if not isinstance(names, str) else names)
         self.labels = np.array([item.label for item in self.items], np.int64)
         self.tokenizer = tokenizer if tokenizer is not None else self.cfg.tokenizer
-        self._mesh = mesh
+        self.mesh = mesh  # image batches split over its data axes; None: the default device
         self.last: ZeroShotReport | None = None  # the latest run()'s result
 
     @property
