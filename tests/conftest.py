@@ -25,6 +25,22 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
+def model():
+    """The tiny CLIP with random weights (seed 0), for evaluator tests."""
+    from sarclip_jax.models import create_model, get_model_config
+
+    return create_model(get_model_config("tiny"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """OpenAI's CLIP BPE (its vocabulary ships with open_clip_torch)."""
+    from sarclip_jax.text.clip_bpe import ClipTokenizer
+
+    return ClipTokenizer()
+
+
+@pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> pathlib.Path:
     """WORKDIR of the smoke main job (`configs/default.py:smoke=True`, 6 steps), trained once per
     session: a tiny model whose text tower embeds the 256 ids of the sentencepiece tokenizer the

@@ -16,9 +16,7 @@ from sarclip_jax.evaluation import build_evaluator
 from sarclip_jax.evaluation import images as images_lib
 from sarclip_jax.evaluation.classification_metrics import classification_metrics
 from sarclip_jax.evaluation.retrieval_metrics import evaluate_retrieval, subset_indices
-from sarclip_jax.models import create_model, get_model_config
 from sarclip_jax.text import prompts
-from sarclip_jax.text.clip_bpe import ClipTokenizer
 from sarclip_jax.zero_shot_classifier import build_classifier, zero_shot_logits
 from tfds_sarclip import synthetic
 from tfds_sarclip.sarclip1m import sarclip1m_dataset_builder as sarclip1m
@@ -36,16 +34,6 @@ def data(tmp_path_factory):
     builder.download_and_prepare(file_format="array_record")
     name = builder.info.full_name.rsplit("/", 1)[0]
     return dict(dataset=name, data_dir=str(d), split="test"), tfds.data_source(name, split="test", data_dir=str(d))
-
-
-@pytest.fixture(scope="module")
-def model():
-    return create_model(get_model_config("tiny"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return ClipTokenizer()
 
 
 class Damaged:

@@ -19,20 +19,6 @@ FOLDER = ROOT / "sar_zeroshot" / "dummy_data"  # 8 images: a broken JPEG and a r
 RELEASE = ROOT / "sarclip1m" / "dummy_data" / "release"
 
 
-@pytest.fixture(scope="module")
-def model():
-    from sarclip_jax.models import create_model, get_model_config
-
-    return create_model(get_model_config("tiny"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from sarclip_jax.text.clip_bpe import ClipTokenizer
-
-    return ClipTokenizer()
-
-
 def test_worker_processes_score_exactly_like_in_process_reading(model, tokenizer):
     entry = dict(folder=str(FOLDER), class_names="mstar", templates="simple", batch_size=1)  # 8 batches
     runs = {}
