@@ -184,6 +184,10 @@ def memory_records(n: int, image_size: int, float_fraction: float = 0.25) -> lis
     return out
 
 
+def _fmt(rate: float) -> str:
+    return f"{rate:.0f}" if rate >= 100 else f"{rate:.1f}"
+
+
 def bench_model(name: str, args, entry: dict, tokenizer, source) -> None:
     import jax
 
@@ -223,13 +227,13 @@ def bench_model(name: str, args, entry: dict, tokenizer, source) -> None:
             starts[w].append(tm["input_start_s"])
             top1.add(round(metrics["zero_shot/top1"], 9))
             add(f"thread pool (old), {w} threads", old_thread_pool(model, items, args.batch, w))
-        print(f"  repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items()) + " images/s")
+        print(f"  repeat {r + 1}: " + ", ".join(f"{k} {_fmt(v[-1])}" for k, v in rates.items()) + " images/s")
     med = {k: statistics.median(v) for k, v in rates.items()}
     med_busy = {k: statistics.median(v) for k, v in busy.items() if v}
     print(f"\n| {name}, batch {args.batch}, {cores} cores | images/s (median of {args.repeats}) | cores busy |")
     print("|---|---:|---:|")
     for k, v in med.items():
-        print(f"| {k} | {v:.0f} | {f'{med_busy[k]:.2f}' if k in med_busy else ''} |")
+        print(f"| {k} | {_fmt(v)} | {f'{med_busy[k]:.2f}' if k in med_busy else ''} |")
     for w in workers:
         inp, ev_key = f"input-only, {w} workers", f"evaluator, {w} workers"
         ev = med[ev_key]
@@ -242,7 +246,7 @@ def bench_model(name: str, args, entry: dict, tokenizer, source) -> None:
         print(f"{w} workers: ratio evaluator / min(model-only, input-only) = {ev / bound:.2f} (per repeat: "
               f"{', '.join(f'{x:.2f}' for x in per_repeat)}); evaluator / old thread pool = "
               f"{ev / med[f'thread pool (old), {w} threads']:.2f}; sharing {cores} cores, both stages at once "
-              f"can reach at most {min(bound, shared):.0f} images/s (the evaluator reaches "
+              f"can reach at most {_fmt(min(bound, shared))} images/s (the evaluator reaches "
               f"{ev / min(bound, shared):.2f} of that); worker start-up (until each worker's first batch) "
               f"{statistics.median(starts[w]):.1f}s, outside the rates")
     assert len(top1) == 1, f"the evaluator's top-1 changed between runs: {top1}"
