@@ -14,7 +14,7 @@ sarclip_jax/evaluation/ranking.py); each run's result object renders its own res
 (sarclip_jax/evaluation/report.py); `sarclip eval` (sarclip_jax/cli/eval.py) runs them on several checkpoints side by side.
 
 `deps` (all optional): tokenizer= a tokenizer object or build_tokenizer spec (default the
-entry's `tokenizer`, "clip"); mesh= a jax Mesh to split image batches over (batch_size must
+entry's `tokenizer`, else the model's own: `sarclip_jax.text.tokenizer.tokenizer_for`); mesh= a jax Mesh to split image batches over (batch_size must
 divide by its data shards); tfds_source= an already opened TFDS data source.
 """
 

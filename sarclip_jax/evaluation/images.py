@@ -1,7 +1,7 @@
 """Stored images -> model input, for evaluation (no augmentation, no randomness).
 
 Every image, from a TFDS record or a file, arrives as a record {"image": encoded bytes,
-"scale": ..., "image_id": ...} in the tfds_sarclip layout, so one function prepares both.
+"scale": ..., "image_id": ...} as sarclip_jax.data.records defines it, so one function prepares both.
 Two image pipelines, named in every report:
   "sar"   the project's eval path: `sarclip_jax.data.sar_transforms.image_for_model` without
           augmentation, the function the Grain eval pipeline applies during training.
