@@ -41,6 +41,10 @@ def jpeg_bytes(array, quality=90) -> bytes:
     return buf.getvalue()
 
 
+def uniform(shape, seed, low=0.0, high=1.0):
+    return _rng(seed).uniform(low, high, shape).astype(np.float32)
+
+
 def tiff_bytes(array, planar_separate=False) -> bytes:
     import tifffile
 
@@ -51,6 +55,25 @@ def tiff_bytes(array, planar_separate=False) -> bytes:
         tifffile.imwrite(buf, array, photometric="minisblack", planarconfig="contig")
     else:
         tifffile.imwrite(buf, array, photometric="minisblack")
+    return buf.getvalue()
+
+
+def packbits_tiff_bytes(array) -> bytes:
+    """An 8-bit PackBits TIFF (tifffile needs imagecodecs to encode PackBits; PIL does not)."""
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="TIFF", compression="packbits")
+    return buf.getvalue()
+
+
+def matlab_tiff_bytes(array) -> bytes:
+    """float32 TIFF as OpenSARShip's MATLAB writer leaves it: samples contiguous, one strip,
+    uncompressed, minisblack, Software 'MATLAB', no GeoTIFF keys."""
+    import tifffile
+
+    array = np.asarray(array, np.float32)
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, array, photometric="minisblack", planarconfig="contig" if array.ndim == 3 else None,
+                     rowsperstrip=array.shape[0], software="MATLAB", metadata=None)
     return buf.getvalue()
 
 

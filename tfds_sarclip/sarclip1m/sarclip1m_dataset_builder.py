@@ -25,6 +25,7 @@ from etils import epath
 from tfds_sarclip import captions as captions_lib
 from tfds_sarclip import features, release, sources, synthetic
 from tfds_sarclip import report as report_lib
+from tfds_sarclip.sources import common as source_common
 
 SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
 
@@ -42,8 +43,9 @@ class Sarclip1mConfig(tfds.core.BuilderConfig):
     secondary_prob: float = 0.5
     # release: the scale of float images (integer images are display products)
     float_scale: str = "amplitude"
-    # sources: seed of the caption phrasing
+    # sources: seed of the caption phrasing; complex SLC chips where a source has both (OpenSARShip)
     caption_seed: int = 0
+    complex_slc: bool = False
 
 
 def synthetic_config(num_train: int = 4000, num_validation: int = 500, num_test: int = 500, image_size: int = 128,
@@ -75,6 +77,8 @@ class Builder(report_lib.ReportingBuilder, tfds.core.GeneratorBasedBuilder):
                         description="the released SARCLIP-1M CSV/TSV and images, from --manual_dir"),
         Sarclip1mConfig(name="sources", kind="sources",
                         description="rebuilt from source SAR datasets placed in --manual_dir"),
+        Sarclip1mConfig(name="sources_complex", kind="sources", complex_slc=True,
+                        description="as sources, with OpenSARShip's SLC chips stored as complex I/Q data"),
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     release: put the released CSV/TSV files (train*.csv, test*.csv or retrieval*.csv) and the
@@ -149,7 +153,8 @@ class Builder(report_lib.ReportingBuilder, tfds.core.GeneratorBasedBuilder):
         if not found:
             raise FileNotFoundError(f"sarclip1m/sources: none of the sources "
                                     f"{[p.NAME for p in sources.all_parsers()]} was found in {manual_dir}")
-        seed = self.builder_config.caption_seed
+        options = source_common.Options(seed=self.builder_config.caption_seed,
+                                       complex_slc=self.builder_config.complex_slc, note=self._report.note)
         # Official test images of any source stay out of every source's train split (SARLANG-1M
         # reuses SARDet-100K images, for one).
         held_out = set()
@@ -159,7 +164,7 @@ class Builder(report_lib.ReportingBuilder, tfds.core.GeneratorBasedBuilder):
 
         def chain(split):
             for parser, root in found:
-                for raw in parser.records(root, split, seed):
+                for raw in parser.records(root, split, options):
                     if split != "test" and epath.Path(raw.image_id).name in held_out:
                         self._report.skip(raw.source, split, release.HELD_OUT, raw.image_id)
                         continue

@@ -3,7 +3,8 @@ its own distribution ships. Each module exposes:
 
     NAME: str
     find(manual_dir) -> epath.Path | None     # the source's root inside manual_dir, or None
-    records(root, split, seed) -> iterator of features.RawRecord   # split: train | validation | test
+    records(root, split, options) -> iterator of features.RawRecord   # split: train | validation | test;
+                                              # options: common.Options (caption seed, complex_slc, note)
     test_names(root) -> set of file names     # optional: its official test images, which the
                                               # builder keeps out of every source's train split
 """

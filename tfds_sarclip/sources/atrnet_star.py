@@ -51,7 +51,8 @@ def parse_annotation(xml_path: epath.Path) -> dict:
     return out
 
 
-def records(root: epath.Path, split: str, seed: int):
+def records(root: epath.Path, split: str, options: common.Options):
+    seed = options.seed
     setting = _setting(root)
     split_dir = common.child(setting, split) if setting is not None else None
     if split_dir is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import dataclasses
 import multiprocessing
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -14,6 +15,21 @@ from etils import epath
 from tfds_sarclip import captions, features
 
 CENTRE_BOX = (0.3, 0.3, 0.7, 0.7)  # chips centred on one target whose extent is not annotated
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What a build asks of every parser.
+
+    seed: the caption phrasing seed. complex_slc: where a source ships complex SLC chips beside
+    detected ones (OpenSARShip's SLC scenes), store the complex data (scale "complex") instead.
+    note: where a parser reports a fact about a whole folder (a metadata file it could not read,
+    an assumption it had to make); the builder passes its report's `note`.
+    """
+
+    seed: int = 0
+    complex_slc: bool = False
+    note: Callable[[str], None] = lambda message: None
 
 
 def find_dir(manual_dir: epath.Path, prefixes: Iterable[str]) -> epath.Path | None:
@@ -52,7 +68,7 @@ def words(label: str) -> str:
 def record(source: str, root: epath.Path, path_or_id, load: Callable, *, seed: int, label: str,
            objects: list, nouns: Mapping[str, tuple[str, str]] | None = None, scale: str = "auto",
            float_scale: str = "amplitude", polarisation: str = "", sensor: str = "",
-           given_captions: list[str] | None = None, allowed_bands=(1, 2, 3),
+           given_captions: list[str] | None = None, allowed_bands=(1, 2, 3), background: str = "",
            problem: str = "", problem_reason: str = "") -> features.RawRecord:
     """A RawRecord whose five captions come from the generator (or the source's own captions).
     `problem` marks an unusable annotation: the record is then reported (as `problem_reason`, by
@@ -66,11 +82,11 @@ def record(source: str, root: epath.Path, path_or_id, load: Callable, *, seed: i
     if problem:
         objects, given_captions = [], []
     elif given_captions is None:
-        scene = captions.Scene(objects=objects, nouns=dict(nouns or {}))
+        scene = captions.Scene(objects=objects, background=background, nouns=dict(nouns or {}))
         given_captions = captions.make_captions(scene, seed, f"{source}/{image_id}")
     return features.RawRecord(source=source, image_id=image_id, load=load, scale=scale, float_scale=float_scale,
                               captions=given_captions, label=label, objects=objects, polarisation=polarisation,
-                              sensor=sensor, allowed_bands=allowed_bands, problem=problem,
+                              sensor=sensor, allowed_bands=allowed_bands, background=background, problem=problem,
                               problem_reason=problem_reason)
 
 

@@ -66,7 +66,8 @@ def load_slc(path: epath.Path) -> np.ndarray:
     raise ValueError(f"{path}: SLC must be complex or 2-band I/Q, got {array.dtype} {array.shape}")
 
 
-def records(root: epath.Path, split: str, seed: int):
+def records(root: epath.Path, split: str, options: common.Options):
+    seed = options.seed
     split_dir = common.child(root, split)
     ann_dir = common.child(split_dir, "Annotations") if split_dir else None
     png_dir = common.child(split_dir, "PNGImages") if split_dir else None

@@ -20,7 +20,7 @@ FAIR_TEST_STEM = "GF3_KAS_SL_030001_E121.5_N31.2_20220301_L1A_VV_L10000000002_00
 # source -> split -> number of good records the builder must keep
 EXPECTED = {
     "mstar": {"train": 2, "test": 2},
-    "opensarship": {"train": 2},
+    "opensarship": {"train": 4},
     "sardet100k": {"train": 2, "validation": 1, "test": 1},
     "sample": {"train": 2, "test": 1},
     "atrnet_star": {"train": 1, "test": 1},
@@ -56,14 +56,97 @@ def write_mstar(root: epath.Path) -> None:
     g.write(root / "TEST/15_DEG/ZSU_23_4/HB19378.JPG", g.jpeg_bytes(g.to_uint8(g.speckled((32, 32), 6))))
 
 
+# Sentinel-1 product names in the distribution's form (the scenes themselves are made up).
+OSS_GRD_DUAL = "S1A_IW_GRDH_1SDV_20160101T000000_20160101T000025_009000_00D000_A1B2"
+OSS_GRD_SINGLE = "S1A_IW_GRDH_1SSV_20160202T000000_20160202T000025_009500_00D500_C3D4"
+OSS_SLC_DUAL = "S1A_IW_SLC__1SDV_20160303T000000_20160303T000027_010000_00E000_E5F6"
+_SHIP_SECTIONS = {  # Ship.xml's tags, section by section, as the real files hold them
+    "SARShipInformation": ("Time_UTC", "Head_x", "Head_y", "Tail_x", "Tail_y", "UpperLeft_x", "UpperLeft_y",
+                           "LowerRight_x", "LowerRight_y", "Center_x", "Center_y", "Center_longitude",
+                           "Center_latitude", "Manual_Length", "North_Direction", "Chip_Direction", "Incidence",
+                           "Elevation", "SlantRangeTime"),
+    "AISShipInformation": ("Time", "MMSI", "Nav_Status", "Rot", "Sog", "Pos_Acc", "Longitude", "Latitude",
+                           "Projected_Longitude", "Projected_Latitude", "Cog", "True_Head", "Name", "Ship_Type",
+                           "IMO", "Callsign", "Length", "Width", "Draught", "Msgid"),
+    "MatchInformation": ("Length_error", "Length_error_rate", "Distance_error"),
+    "MarineTrafficInformation": ("Length_overall", "Breadth_extreme", "Elaborated_type", "Gross_tonnage",
+                                 "Deadweight", "Flag", "Year_built"),
+    "ChipNoise": ("Interference", "Port", "Multi_ship"),
+}
+
+
+def _ship_xml(ships: list[dict], backslash_close: bool) -> str:
+    """Ship.xml as the distribution writes it: tabs, CRLF, and in some scenes `<\\ShipList>` at the end."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<ShipList>"]
+    for facts in ships:
+        lines.append("\t<ship>")
+        for section, tags in _SHIP_SECTIONS.items():
+            lines.append(f"\t\t<{section}>")
+            lines.extend(f"\t\t\t<{t}>{facts.get(t, 0)}</{t}>" for t in tags)
+            lines.append(f"\t\t</{section}>")
+        lines.append("\t</ship>")
+    lines.append("<\\ShipList>" if backslash_close else "</ShipList>")
+    return "\r\n".join(lines)
+
+
+def _s1_metadata(product: str, mds: tuple[str, ...]) -> str:
+    """SNAP abstracted metadata, the fields the parser reads plus a few neighbours."""
+    attrs = {"PRODUCT": product, "PRODUCT_TYPE": product.split("_")[2].rstrip("_")[:3], "MISSION": "SENTINEL-1A",
+             "ACQUISITION_MODE": "IW", "SAMPLE_TYPE": "COMPLEX" if "_SLC_" in product else "DETECTED",
+             **{f"mds{i + 1}_tx_rx_polar": (list(mds) + ["-"] * 4)[i] for i in range(4)}, "range_spacing": "10.0"}
+    body = "".join(f'    <attrib name="{k}" value="{v}" type="41" unit="" desc="" />\n' for k, v in attrs.items())
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n<Metadata>\n  <Abstracted_Metadata>\n{body}' \
+           "  </Abstracted_Metadata>\n</Metadata>\n"
+
+
+def _ship(x, y, size, **facts):
+    half = size // 2
+    return {"Center_x": x, "Center_y": y, "UpperLeft_x": x + half, "UpperLeft_y": y + half,
+            "LowerRight_x": x - half, "LowerRight_y": y - half, "Name": "FIXTURE", **facts}
+
+
+def sea_chip(size, seed, pols):
+    """Calibrated intensity of a ship at sea, one band per polarisation in `pols` (file order): sea
+    clutter around -15 dB in VV and -25 dB in VH, as the real chips show, the ship ~20x brighter."""
+    means = {"VV": 0.03, "VH": 0.003, "HH": 0.03, "HV": 0.003}
+    bands = [g.speckled((size, size), seed + i, mean=means[p]) for i, p in enumerate(pols)]
+    return np.stack(bands, axis=-1) if len(bands) > 1 else bands[0]
+
+
 def write_opensarship(root: epath.Path) -> None:
-    scene = root / "S1A_IW_GRDH_1SDV_20160101T000000_scene1"
-    for pol, seed in (("vv", 10), ("vh", 11)):
-        g.write(scene / f"Patch_Cal/Cargo_x100_y200_{pol}.tif", g.tiff_bytes(g.speckled((20, 24), seed)))
-    g.write(scene / "Patch_Cal/Tanker_x300_y50_vv.tif", g.tiff_bytes(g.speckled((20, 20), 12)))
-    g.write(scene / "Patch_Cal/Fishing_x10_y10_vv.tif", g.tiff_bytes(g.speckled((20, 20), 13)))
-    g.write(scene / "Patch_Cal/Fishing_x10_y10_vh.tif", g.tiff_bytes(g.speckled((18, 20), 14)))  # shape mismatch
-    g.write(scene / "Patch_Uint8/Cargo_x100_y200_vv.tif", g.tiff_bytes(g.to_uint8(g.speckled((20, 24), 10))))
+    # Packaged as the OpenSARShip 1 zips: <product>/<product>/ with Metedata.xml (polarisations "-").
+    grd = root / OSS_GRD_DUAL / OSS_GRD_DUAL
+    g.write(grd / "Metedata.xml", _s1_metadata(OSS_GRD_DUAL, ("-",)))
+    g.write(grd / "Ship.xml", _ship_xml([
+        _ship(100, 200, 24, Ship_Type=71, Length=208, Width=29, Length_overall=208.94, Elaborated_type="Container Ship"),
+        _ship(300, 50, 20, Ship_Type=0, Length=0, Width=0, Elaborated_type="NA"),
+        _ship(10, 10, 20, Ship_Type=80, Length=150, Width=24, Elaborated_type="Tanker")], backslash_close=False))
+    cargo = sea_chip(25, 10, ("VH", "VV"))
+    g.write(grd / "Patch_Cal/Cargo_x100_y200.tif", g.matlab_tiff_bytes(cargo))
+    g.write(grd / "Patch/Cargo_x100_y200.tif", g.matlab_tiff_bytes(np.sqrt(cargo * 4e4)))  # amplitude DN
+    for i, pol in enumerate(("vh", "vv")):
+        rendering = g.to_uint8(cargo[..., i])
+        g.write(grd / f"Patch_Uint8/Visual_Cargo_x100_y200_{pol}.tif", g.packbits_tiff_bytes(rendering))
+        g.write(grd / f"Patch_RGB/Cargo_x100_y200_{pol}.tif", g.png_bytes(np.repeat(rendering[..., None], 3, -1)))
+    g.write(grd / "Patch_Cal/Other Type_x300_y50.tif", g.matlab_tiff_bytes(sea_chip(21, 12, ("VH", "VV"))))
+    g.write(grd / "Patch_Cal/Tanker_x10_y10.tif", g.matlab_tiff_bytes(sea_chip(21, 14, ("VH", "VV")))[:-200])  # cut
+    # Packaged as the OpenSARShip 2 zips: flat, <product>.xml, some Ship.xml closed by `<\ShipList>`.
+    single = root / OSS_GRD_SINGLE
+    g.write(single / f"{OSS_GRD_SINGLE}.xml", _s1_metadata(OSS_GRD_SINGLE, ("VV",)))
+    g.write(single / "Ship.xml", _ship_xml([_ship(40, 60, 20, Ship_Type=70, Length=120, Width=18,
+                                                  Elaborated_type="General Cargo")], backslash_close=True))
+    g.write(single / "Patch_Cal/Cargo_x40_y60.tif", g.matlab_tiff_bytes(sea_chip(21, 16, ("VV",))))
+    slc = root / OSS_SLC_DUAL
+    g.write(slc / f"{OSS_SLC_DUAL}.xml", _s1_metadata(OSS_SLC_DUAL, ("VH", "VV")))
+    g.write(slc / "Ship.xml", _ship_xml([_ship(500, 700, 24, Ship_Type=80, Length=0, Length_overall=183.5,
+                                               Breadth_extreme=32.2, Elaborated_type="Oil Products Tanker")],
+                                        backslash_close=True))
+    power = sea_chip(25, 18, ("VH", "VV"))
+    phase = g.uniform((25, 25, 2), 19, 0, 2 * np.pi)
+    iq = np.sqrt(power * 1e4)[..., None] * np.stack([np.cos(phase), np.sin(phase)], axis=-1)  # (H, W, pol, I/Q)
+    g.write(slc / "Patch/Tanker_x500_y700.tif", g.matlab_tiff_bytes(iq.reshape(25, 25, 4)))
+    g.write(slc / "Patch_Cal/Tanker_x500_y700.tif",
+            g.matlab_tiff_bytes((iq[..., 0] ** 2 + iq[..., 1] ** 2) / 1e4))  # (I^2 + Q^2) / K, as in the real files
 
 
 def write_sardet(root: epath.Path) -> None:

@@ -25,6 +25,7 @@ from sarclip_jax.data.formats import imagefolder, paths
 from sarclip_jax.data.formats.mstar import PhoenixError, canonical_class, is_phoenix, parse_header, read_phoenix
 from sarclip_jax.text import prompts
 from tfds_sarclip import captions, features
+from tfds_sarclip.sources import common
 
 NAME = "mstar"
 NOUNS = prompts.caption_nouns(prompts.MSTAR_CLASSES)
@@ -56,7 +57,8 @@ def _record(root, path, label, split, seed, load):
         objects=[(label, CENTRE_BOX)], polarisation="HH", sensor="MSTAR X-band spotlight")
 
 
-def records(root: epath.Path, split: str, seed: int):
+def records(root: epath.Path, split: str, options: common.Options):
+    seed = options.seed
     for path in paths.walk_files(root):
         rel_parts = path.relative_to(root).parts
         if path.suffix.lower() in imagefolder.IMAGE_SUFFIXES:

@@ -28,7 +28,8 @@ def find(manual_dir: epath.Path) -> epath.Path | None:
     return common.find_dir(manual_dir, ["sample"])
 
 
-def records(root: epath.Path, split: str, seed: int):
+def records(root: epath.Path, split: str, options: common.Options):
+    seed = options.seed
     pngs = common.child(root, "png_images")
     if pngs is None:
         return

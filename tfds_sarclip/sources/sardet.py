@@ -83,7 +83,8 @@ def _objects(annotations: list[dict], names: dict, width, height) -> list:
     return objects
 
 
-def records(root: epath.Path, split: str, seed: int):
+def records(root: epath.Path, split: str, options: common.Options):
+    seed = options.seed
     ann = _annotation_file(root, split)
     if ann is None:
         return

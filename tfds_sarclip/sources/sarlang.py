@@ -76,7 +76,8 @@ def test_names(root: epath.Path) -> set[str]:
             for img, _ in read_pairs(f)} - {""}
 
 
-def records(root: epath.Path, split: str, seed: int):
+def records(root: epath.Path, split: str, options: common.Options):
+    seed = options.seed
     if split == "validation":
         return
     grouped: dict[str, list[str]] = collections.OrderedDict()
