@@ -20,7 +20,7 @@ from sarclip_jax.data import sar_readers
 from tfds_sarclip import features, release
 from tfds_sarclip import report as report_lib
 from tfds_sarclip.sarclip1m import sarclip1m_dataset_builder as sarclip1m
-from tfds_sarclip.sources import sardet, sarlang
+from tfds_sarclip.sources import common, sardet, sarlang
 
 EXAMPLES = int(os.environ.get("SARCLIP_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
@@ -144,7 +144,7 @@ def test_random_coco_files_give_kept_or_reported_records(tree, data):
     ann.write_bytes(data.draw(coco_files(secret)))
     report = report_lib.BuildReport()
     try:
-        kept = check_outcome(sardet.records(root, "train", 0), report, secret)
+        kept = check_outcome(sardet.records(root, "train", common.Options()), report, secret)
     except report_lib.AnnotationFileError as e:
         assert str(ann) in str(e)
         return
@@ -184,7 +184,7 @@ def test_a_coco_image_listed_twice_is_reported_as_a_duplicate(tree):
     images = [{"id": i, "file_name": "a.png", "width": 12, "height": 12} for i in (1, 2)]
     (root / "Annotations" / "train.json").write_text(json.dumps({"images": images, "annotations": [], "categories": []}))
     report = report_lib.BuildReport()
-    kept = check_outcome(sardet.records(root, "train", 0), report, secret)
+    kept = check_outcome(sardet.records(root, "train", common.Options()), report, secret)
     assert len(kept) == 1 and report.skipped == {("sardet100k", "train", report_lib.DUPLICATE): 1}
 
 

@@ -17,7 +17,7 @@ from sarclip_jax.evaluation import sources as eval_sources
 from tfds_sarclip import features, release
 from tfds_sarclip import report as report_lib
 from tfds_sarclip.sarclip1m import sarclip1m_dataset_builder as sarclip1m
-from tfds_sarclip.sources import sardet, sarlang
+from tfds_sarclip.sources import common, sardet, sarlang
 
 OUTSIDE = report_lib.OUTSIDE_ROOT
 
@@ -114,7 +114,7 @@ def test_coco_file_names_leading_out_are_reported(tree):
     _, manual, secret = tree
     root = coco_tree(manual, secret)
     report = report_lib.BuildReport()
-    kept = list(features.generate(sardet.records(epath.Path(root), "train", 0), "train", report))
+    kept = list(features.generate(sardet.records(epath.Path(root), "train", common.Options()), "train", report))
     assert [key for key, _ in kept] == ["sardet100k/JPEGImages/train/ok.png"]
     assert report.skipped == {("sardet100k", "train", OUTSIDE): 3}
 
@@ -130,7 +130,7 @@ def test_sarlang_image_links_leading_out_are_reported(tree):
     (root / "Text" / "caption" / "Caption-training.csv").write_text(
         "img,caption\nok.png,a bright ship .\n../../outside/link.png,a scene .\n")
     report = report_lib.BuildReport()
-    kept = list(features.generate(sarlang.records(epath.Path(root), "train", 0), "train", report))
+    kept = list(features.generate(sarlang.records(epath.Path(root), "train", common.Options()), "train", report))
     assert [key for key, _ in kept] == ["sarlang1m/SARimages/ok.png"]
     assert report.skipped == {("sarlang1m", "train", OUTSIDE): 1}
 

@@ -27,6 +27,7 @@ BAD_BANDS = "wrong_band_count"
 BAD_ANNOTATION = "bad_annotation"
 OUTSIDE_ROOT = "path_outside_root"  # an annotation's path leads out of the dataset root
 DUPLICATE = "duplicate_record"  # a second record with the key of one already written
+OUTSIDE_PROTOCOL = "outside_protocol"  # a readable record the source's standard protocol leaves out
 
 
 class AllRecordsBadError(RuntimeError):

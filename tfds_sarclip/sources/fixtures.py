@@ -19,7 +19,7 @@ FAIR_TEST_STEM = "GF3_KAS_SL_030001_E121.5_N31.2_20220301_L1A_VV_L10000000002_00
 
 # source -> split -> number of good records the builder must keep
 EXPECTED = {
-    "mstar": {"train": 2, "test": 2},
+    "mstar": {"train": 3, "test": 2},
     "opensarship": {"train": 4},
     "sardet100k": {"train": 2, "validation": 1, "test": 1},
     "sample": {"train": 2, "test": 1},
@@ -29,7 +29,7 @@ EXPECTED = {
 }
 # source -> reason -> count of skipped records
 EXPECTED_SKIPS = {
-    "mstar": {"unreadable_image": 1},
+    "mstar": {"unreadable_image": 1, "outside_protocol": 2},
     "opensarship": {"unreadable_image": 1},
     "sardet100k": {"missing_file": 1},
     "atrnet_star": {"bad_annotation": 1},
@@ -42,16 +42,31 @@ def _chip(seed, size=24):
     return mag, np.zeros_like(mag)
 
 
+def _phoenix_header(target, depression, serial, scene, number, azimuth="12.5"):
+    """The header fields loaders use, spelled as the real chips spell them."""
+    return {"Filename": f"{scene}.{number:04d}", "ParentScene": scene, "TargetType": target, "TargetSerNum": serial,
+            "TargetAz": azimuth, "DesiredDepression": depression, "MeasuredDepression": f"{depression}.09",
+            "Polarization": "HH", "RangeResolution": "0.3047", "CrossRangeResolution": "0.3047",
+            "RangePixelSpacing": "0.2021", "CrossRangePixelSpacing": "0.2031"}
+
+
 def write_mstar(root: epath.Path) -> None:
     cd = root / "MSTAR_PUBLIC_MIXED_TARGETS_CD1"
-    for rel, target, dep, seed in (("17_DEG/COL2/SCENE1/BRDM_2/HB14931.000", "brdm2_truck", "17", 1),
-                                   ("15_DEG/COL2/SCENE1/D7/HB14932.001", "d7_bulldozer", "15", 2),
-                                   ("17_DEG/COL2/SCENE1/SLICY/HB15000.017", "slicey", "17", 3)):
-        g.write(cd / rel, mstar.write_phoenix({"TargetType": target, "DesiredDepression": dep,
-                                               "TargetAz": "12.5"}, *_chip(seed)))
+    for rel, target, dep, serial, seed in (
+            ("17_DEG/COL2/SCENE1/BRDM_2/HB14931.000", "brdm2_truck", "17", "e71", 1),
+            ("15_DEG/COL2/SCENE1/D7/HB14932.001", "d7_bulldozer", "15", "92v13015", 2),
+            ("17_DEG/COL2/SCENE1/SLICY/HB15000.017", "slicey", "17", "", 3),
+            ("30_DEG/COL2/SCENE1/ZSU_23_4/HB15001.002", "zsu23-4_gun", "30", "d08", 7)):  # an EOC depression
+        scene, number = rel.rsplit("/", 1)[-1].split(".")
+        g.write(cd / rel, mstar.write_phoenix(_phoenix_header(target, dep, serial, scene.lower(), int(number)),
+                                              *_chip(seed)))
         g.write(cd / (rel + ".HDR"), "side file written by the MSTAR tools\n")
-    cut = mstar.write_phoenix({"TargetType": "t72_tank", "DesiredDepression": "17"}, *_chip(4))
+    cut = mstar.write_phoenix(_phoenix_header("t72_tank", "17", "132", "hb14999", 15), *_chip(4))
     g.write(cd / "17_DEG/COL2/SCENE1/T72/HB14999.015", cut[:-100])  # truncated chip
+    targets = root / "MSTAR_PUBLIC_TARGETS_CHIPS_T72_BMP2_BTR70_SLICY/TARGETS/TRAIN/17_DEG/BMP2"
+    for serial, number, seed in (("9563", 0, 8), ("c21", 1, 9)):  # c21 is an EOC variant
+        g.write(targets / f"SN_{serial.upper()}/HB03787.{number:03d}",
+                mstar.write_phoenix(_phoenix_header("bmp2_tank", "17", serial, "hb03787", number), *_chip(seed)))
     g.write(root / "TRAIN/17_DEG/T62/HB19377.JPG", g.jpeg_bytes(g.to_uint8(g.speckled((32, 32), 5))))
     g.write(root / "TEST/15_DEG/ZSU_23_4/HB19378.JPG", g.jpeg_bytes(g.to_uint8(g.speckled((32, 32), 6))))
 

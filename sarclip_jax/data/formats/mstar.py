@@ -60,24 +60,39 @@ def read_phoenix(data: bytes) -> tuple[dict[str, str], np.ndarray, np.ndarray]:
     except (KeyError, ValueError) as e:
         raise PhoenixError(f"Phoenix header lacks a size field: {e}") from e
     n = rows * cols
+    sig_size = _int_or_none(header.get("PhoenixSigSize"))
+    if sig_size is not None and rows > 0 and cols > 0 and sig_size == offset + 4 * n:
+        # torchcvnn anticipates chips of 2-byte samples; their scaling is undocumented, so refuse
+        # them by name rather than read garbage as float32.
+        raise PhoenixError(f"PhoenixSigSize {sig_size} means 2-byte samples, which this reader does not decode")
     if rows <= 0 or cols <= 0 or len(data) < offset + 8 * n:
         raise PhoenixError(f"truncated chip: {len(data)} bytes, need {offset + 8 * n} for {rows}x{cols}")
     values = np.frombuffer(data, dtype=">f4", count=2 * n, offset=offset).astype(np.float32)
     return header, values[:n].reshape(rows, cols), values[n:].reshape(rows, cols)
 
 
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
+
+
 def write_phoenix(header: dict[str, str], magnitude: np.ndarray, phase: np.ndarray) -> bytes:
-    """The inverse of read_phoenix (for fixtures): header lengths are filled in here."""
+    """The inverse of read_phoenix (for fixtures): the lengths (PhoenixHeaderLength, PhoenixSigSize,
+    the whole file as in the real chips) are filled in here."""
     rows, cols = magnitude.shape
-    body = {k: v for k, v in header.items() if k not in ("PhoenixHeaderLength", "native_header_length")}
+    body = {k: v for k, v in header.items() if k not in ("PhoenixHeaderLength", "native_header_length",
+                                                         "PhoenixSigSize")}
     body.update(NumberOfRows=str(rows), NumberOfColumns=str(cols), native_header_length="0")
 
     def render(length):
-        lines = [f"{k}= {v}" for k, v in body.items()] + [f"PhoenixHeaderLength= {length:06d}"]
+        lines = ([f"PhoenixSigSize= {length + 8 * rows * cols:08d}"] + [f"{k}= {v}" for k, v in body.items()]
+                 + [f"PhoenixHeaderLength= {length:06d}"])
         return ("\n[PhoenixHeaderVer01.04]\n" + "\n".join(lines) + "\n[EndofPhoenixHeader]\n").encode("ascii")
 
     text = render(0)
-    text = render(len(text))
+    text = render(len(text))  # fixed-width numbers: the length does not change
     data = np.concatenate([magnitude.ravel(), phase.ravel()]).astype(">f4").tobytes()
     return text + data
 
