@@ -58,6 +58,12 @@ def tiff_bytes(array, planar_separate=False) -> bytes:
     return buf.getvalue()
 
 
+def bmp_bytes(array) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="BMP")
+    return buf.getvalue()
+
+
 def packbits_tiff_bytes(array) -> bytes:
     """An 8-bit PackBits TIFF (tifffile needs imagecodecs to encode PackBits; PIL does not)."""
     buf = io.BytesIO()

@@ -27,6 +27,7 @@ _PNG = b"\x89PNG\r\n\x1a\n"
 _JPEG = b"\xff\xd8\xff"
 _TIFF = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
 _NPY = b"\x93NUMPY"
+_BMP = b"BM"  # SARDet-100K merges sources, some of which ship Windows bitmaps
 
 
 # Largest image accepted, checked from the header before decoding. 2**26 pixels is 8192 x 8192:
@@ -75,6 +76,8 @@ def sniff_format(data: bytes) -> str:
         return "tiff"
     if data.startswith(_NPY):
         return "npy"
+    if data.startswith(_BMP):
+        return "bmp"
     return "unknown"
 
 
@@ -159,11 +162,12 @@ _PIL_MODES = {"L": "L", "LA": "L", "La": "L", "P": "RGB", "PA": "RGB", "RGB": "R
 
 
 def _decode_pil(data: bytes, fmt: str, name: str) -> np.ndarray:
-    from PIL import JpegImagePlugin, PngImagePlugin
+    from PIL import BmpImagePlugin, JpegImagePlugin, PngImagePlugin
 
     # The format's own class parses the header only; Image.open would add PIL's global bomb check,
     # whose message lacks the dimensions and whose threshold is not ours.
-    opener = PngImagePlugin.PngImageFile if fmt == "png" else JpegImagePlugin.JpegImageFile
+    opener = {"png": PngImagePlugin.PngImageFile, "jpeg": JpegImagePlugin.JpegImageFile,
+              "bmp": BmpImagePlugin.BmpImageFile}[fmt]
     with opener(io.BytesIO(data)) as im:
         width, height = im.size
         check_size((height, width, len(im.getbands())), 2 if im.mode.startswith("I;16") else 1, name)
@@ -191,17 +195,17 @@ def _decode_npy(data: bytes, name: str) -> np.ndarray:
 
 
 def decode_image_bytes(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decodes PNG, JPEG, TIFF or NPY bytes into an (H, W[, C]) array of the stored dtype."""
+    """Decodes PNG, JPEG, BMP, TIFF or NPY bytes into an (H, W[, C]) array of the stored dtype."""
     fmt = sniff_format(data[:8])
     try:
-        if fmt in ("png", "jpeg"):
+        if fmt in ("png", "jpeg", "bmp"):
             out = _decode_pil(data, fmt, name)
         elif fmt == "tiff":
             out = _decode_tiff(data, name)
         elif fmt == "npy":
             out = _decode_npy(data, name)
         else:
-            raise ImageDecodeError("not a PNG, JPEG, TIFF or NPY image")
+            raise ImageDecodeError("not a PNG, JPEG, BMP, TIFF or NPY image")
     except ImageTooLargeError:
         raise
     except ImageDecodeError as e:

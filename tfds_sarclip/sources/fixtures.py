@@ -21,7 +21,7 @@ FAIR_TEST_STEM = "GF3_KAS_SL_030001_E121.5_N31.2_20220301_L1A_VV_L10000000002_00
 EXPECTED = {
     "mstar": {"train": 3, "test": 2},
     "opensarship": {"train": 4},
-    "sardet100k": {"train": 2, "validation": 1, "test": 1},
+    "sardet100k": {"train": 3, "validation": 1, "test": 1},
     "sample": {"train": 2, "test": 1},
     "atrnet_star": {"train": 1, "test": 1},
     "fair_csar": {"train": 1, "test": 1},
@@ -164,29 +164,38 @@ def write_opensarship(root: epath.Path) -> None:
             g.matlab_tiff_bytes((iq[..., 0] ** 2 + iq[..., 1] ** 2) / 1e4))  # (I^2 + Q^2) / K, as in the real files
 
 
+def _coco_annotation(i, image_id, category, bbox, **flags):
+    """A COCO annotation with the keys the real SARDet-100K files carry."""
+    return {"area": float(bbox[2] * bbox[3]), "iscrowd": 0, "image_id": image_id, "bbox": [float(v) for v in bbox],
+            "category_id": category, "id": i, "ignore": 0, "segmentation": [], **flags}
+
+
 def write_sardet(root: epath.Path) -> None:
     cats = [{"id": i, "name": n} for i, n in enumerate(["ship", "aircraft", "car", "tank", "bridge", "harbor"])]
+    encoders = {".jpg": g.jpeg_bytes, ".png": g.png_bytes, ".bmp": g.bmp_bytes}  # the release mixes all three
 
     def split(name, images, annotations):
         for im in images:
             if not im.pop("missing", False):
-                g.write(root / "JPEGImages" / name / im["file_name"],
-                        g.jpeg_bytes(g.to_uint8(g.speckled((im["height"], im["width"]), im["id"] + 30))))
+                pixels = g.to_uint8(g.speckled((im["height"], im["width"]), im["id"] + 30))
+                g.write(root / "JPEGImages" / name / im["file_name"], encoders[im["file_name"][-4:]](pixels))
         g.write(root / "Annotations" / f"{name}.json",
                 json.dumps({"images": images, "annotations": annotations, "categories": cats}))
 
-    split("train", [{"id": 1, "file_name": "0000001.jpg", "width": 40, "height": 32},
-                    {"id": 2, "file_name": "0000002.jpg", "width": 32, "height": 32},
-                    {"id": 3, "file_name": "0000003.jpg", "width": 32, "height": 32, "missing": True}],
-          [{"id": 1, "image_id": 1, "category_id": 0, "bbox": [2, 2, 6, 4]},
-           {"id": 2, "image_id": 1, "category_id": 0, "bbox": [10, 3, 6, 4]},
-           {"id": 3, "image_id": 1, "category_id": 0, "bbox": [4, 10, 6, 4]},
-           {"id": 4, "image_id": 1, "category_id": 1, "bbox": [30, 24, 8, 6]},
-           {"id": 5, "image_id": 3, "category_id": 2, "bbox": [1, 1, 3, 3]}])
-    split("val", [{"id": 4, "file_name": "0000004.jpg", "width": 32, "height": 32}],
-          [{"id": 6, "image_id": 4, "category_id": 4, "bbox": [8, 8, 16, 4]}])
-    split("test", [{"id": 5, "file_name": "0000777.jpg", "width": 32, "height": 32}],
-          [{"id": 7, "image_id": 5, "category_id": 5, "bbox": [0, 0, 12, 12]}])
+    split("train", [{"file_name": "0000001.jpg", "height": 32, "width": 40, "id": 1},
+                    {"file_name": "0000002.png", "height": 32, "width": 32, "id": 2},
+                    {"file_name": "0000003.jpg", "height": 32, "width": 32, "id": 3, "missing": True},
+                    {"file_name": "0000008.bmp", "height": 24, "width": 24, "id": 8}],
+          [_coco_annotation(1, 1, 0, [2, 2, 6, 4]), _coco_annotation(2, 1, 0, [10, 3, 6, 4]),
+           _coco_annotation(3, 1, 0, [4, 10, 6, 4]), _coco_annotation(4, 1, 1, [30, 24, 8, 6]),
+           _coco_annotation(5, 3, 2, [1, 1, 3, 3]),
+           _coco_annotation(9, 2, 3, [4, 4, 8, 8]), _coco_annotation(10, 2, 3, [20, 20, 8, 8], ignore=1),
+           _coco_annotation(11, 2, 3, [20, 4, 8, 8], iscrowd=1), _coco_annotation(12, 2, 3, [2, 20, 0.5, 6]),
+           _coco_annotation(13, 8, 0, [6, 6, 10, 4])])
+    split("val", [{"file_name": "0000004.jpg", "height": 32, "width": 32, "id": 4}],
+          [_coco_annotation(6, 4, 4, [8, 8, 16, 4])])
+    split("test", [{"file_name": "0000777.jpg", "height": 32, "width": 32, "id": 5}],
+          [_coco_annotation(7, 5, 5, [0, 0, 12, 12])])
 
 
 def write_sample(root: epath.Path) -> None:
