@@ -22,7 +22,7 @@ EXPECTED = {
     "mstar": {"train": 3, "test": 2},
     "opensarship": {"train": 4},
     "sardet100k": {"train": 3, "validation": 1, "test": 1},
-    "sample": {"train": 2, "test": 1},
+    "sample": {"train": 3, "test": 1},
     "atrnet_star": {"train": 1, "test": 1},
     "fair_csar": {"train": 1, "test": 1},
     "sarlang1m": {"train": 2, "test": 1},
@@ -32,6 +32,7 @@ EXPECTED_SKIPS = {
     "mstar": {"unreadable_image": 1, "outside_protocol": 2},
     "opensarship": {"unreadable_image": 1},
     "sardet100k": {"missing_file": 1},
+    "sample": {"outside_protocol": 1},
     "atrnet_star": {"bad_annotation": 1},
     "sarlang1m": {"held_out_in_test": 1, "empty_caption": 1},
 }
@@ -200,9 +201,11 @@ def write_sardet(root: epath.Path) -> None:
 
 def write_sample(root: epath.Path) -> None:
     pngs = root / "png_images"
-    for rel, seed in (("decibel/real/t72/t72_real_A_elevDeg_016_azCenter_010_22_serial_132.png", 50),
+    for rel, seed in (("decibel/real/t72/t72_real_A_elevDeg_016_azCenter_013_77_serial_812.png", 50),
                       ("qpm/real/2s1/2s1_real_A_elevDeg_015_azCenter_011_22_serial_b01.png", 51),
-                      ("decibel/synth/m1/m1_synth_A_elevDeg_017_azCenter_012_22_serial_a01.png", 52)):
+                      ("qpm/synth/2s1/2s1_synth_A_elevDeg_015_azCenter_011_22_serial_b01.png", 53),
+                      ("qpm/real/t72/t72_real_A_elevDeg_017_azCenter_011_77_serial_812.png", 54),
+                      ("decibel/synth/t72/t72_synth_A_elevDeg_017_azCenter_011_77_serial_812.png", 52)):
         g.write(pngs / rel, g.png_bytes(g.to_uint8(g.speckled((24, 24), seed))))
 
 
