@@ -209,22 +209,37 @@ def write_sample(root: epath.Path) -> None:
         g.write(pngs / rel, g.png_bytes(g.to_uint8(g.speckled((24, 24), seed))))
 
 
-def _atr_xml(name, vtype, subclass, pol, band, box):
-    return (f"<annotation><filename>{name}</filename><size><width>32</width><height>32</height>"
-            f"<depth>1</depth></size><object><class>Car</class><subclass>{subclass}</subclass><type>{vtype}</type>"
-            f"<bndbox><xmin>{box[0]}</xmin><ymin>{box[1]}</ymin><xmax>{box[2]}</xmax><ymax>{box[3]}</ymax></bndbox>"
-            f"</object><polarization>{pol}</polarization><band>{band}</band><scene_name>sandstone</scene_name>"
-            f"<depression_angle>15</depression_angle></annotation>")
+def _atr_xml(name, target_id, vtype, subclass, pol, band, box, depression="15", others=()):
+    """An annotation with every tag of the official README's table, in its order. The README lists
+    leaf tags only; the `size` and `bndbox` wrappers (VOC style) are an assumption (the parser
+    reads both forms). `others`: boxes of non-dataset vehicles, labelled "other"."""
+    def vehicle(tid, cls, sub, typ, b, size=("4.8m", "1.79m", "1.88m")):
+        return (f"<object><target_id>{tid}</target_id><class>{cls}</class><subclass>{sub}</subclass>"
+                f"<type>{typ}</type><length>{size[0]}</length><width>{size[1]}</width><height>{size[2]}</height>"
+                f"<bndbox><xmin>{b[0]}</xmin><xmax>{b[2]}</xmax><ymin>{b[1]}</ymin><ymax>{b[3]}</ymax></bndbox>"
+                "</object>")
+
+    objects = "".join(vehicle("0", "other", "other", "other", b) for b in others)
+    return (f"<annotation><filename>{name}</filename><size><height>32</height><width>32</width><depth>1</depth>"
+            "</size><format>ground_range_uint8</format><range_dimension>1_height</range_dimension>"
+            "<cross_range_dimension>2_width</cross_range_dimension>"
+            f"{objects}{vehicle(target_id, 'Car', subclass, vtype, box)}"
+            f"<scene_name>sandstone</scene_name><platform>airborne</platform><imaging_mode>strimap</imaging_mode>"
+            f"<band>{band}</band><polarization>{pol}</polarization><range_resolution>0.15m</range_resolution>"
+            f"<cross_range_resolution>0.15m</cross_range_resolution><depression_angle>{depression}°</depression_angle>"
+            "<target_azimuth_angle>0°</target_azimuth_angle></annotation>")
 
 
 def write_atrnet(root: epath.Path) -> None:
     soc = root / "SOC_40classes"
-    for split, vtype, sub, name, pol, band, seed in (
-            ("train", "Changfeng_Cheetah_CFA6473C", "Medium_SUV", "KU_HH_15_0_253993", "HH", "KU", 60),
-            ("test", "Buick_GL8", "Large_MPV", "X_VV_30_90_1001", "VV", "X", 61)):
+    for split, tid, vtype, sub, name, pol, band, seed, others in (
+            ("train", 13, "Changfeng_Cheetah_CFA6473C", "Medium_SUV", "KU_HH_15_0_253993", "HH", "KU", 60,
+             [(1, 1, 6, 5)]),  # a non-dataset car in the corner, listed first
+            ("test", 7, "Buick_GL8", "Large_MPV", "X_VV_30_90_1001", "VV", "X", 61, [])):
         folder = soc / split / vtype
         g.write(folder / f"{name}.tif", g.tiff_bytes(g.to_uint8(g.speckled((32, 32), seed))))
-        g.write(folder / f"{name}.xml", _atr_xml(name + ".tif", vtype, sub, pol, band, (8, 9, 22, 25)))
+        g.write(folder / f"{name}.xml", _atr_xml(name + ".tif", tid, vtype, sub, pol, band, (8, 9, 22, 25),
+                                                 depression=name.split("_")[2], others=others))
     bad = soc / "train" / "Buick_GL8"
     g.write(bad / "X_HV_45_30_1002.tif", g.tiff_bytes(g.to_uint8(g.speckled((32, 32), 62))))
     g.write(bad / "X_HV_45_30_1002.xml", "<annotation><object><type>Buick_GL8")  # broken XML
