@@ -58,6 +58,17 @@ def tiff_bytes(array, planar_separate=False) -> bytes:
     return buf.getvalue()
 
 
+def mat_bytes(variables: dict) -> bytes:
+    """A MATLAB 5 .mat file; scipy writes the creation time into the 116-byte text header, which is
+    replaced by a fixed text so that rebuilt fixtures are byte-identical."""
+    import scipy.io
+
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, variables)
+    data = buf.getvalue()
+    return b"MATLAB 5.0 MAT-file, written by tfds_sarclip.fixture_io".ljust(116) + data[116:]
+
+
 def bmp_bytes(array) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="BMP")

@@ -101,8 +101,9 @@ def image_size(path: epath.Path) -> tuple[int, int] | None:
         return None
 
 
-def load_mat_complex(path: epath.Path) -> np.ndarray:
-    """The first complex (H, W[, C]) array in a MATLAB .mat file (scipy ships with JAX).
+def load_mat_complex(path: epath.Path, prefer: str = "") -> np.ndarray:
+    """The complex (H, W[, C]) array under key `prefer`, else the first one, in a MATLAB .mat file
+    (scipy ships with JAX).
 
     scipy's MAT reader can crash the whole interpreter (a segfault, not an exception) on a
     damaged file, so the file is parsed in a child process: a crash there becomes this record's
@@ -113,7 +114,7 @@ def load_mat_complex(path: epath.Path) -> np.ndarray:
         _MAT_POOL = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         atexit.register(_MAT_POOL.shutdown, wait=False)
     try:
-        return _MAT_POOL.submit(_parse_mat, path.read_bytes(), str(path)).result()
+        return _MAT_POOL.submit(_parse_mat, path.read_bytes(), str(path), prefer).result()
     except concurrent.futures.process.BrokenProcessPool:
         _MAT_POOL.shutdown(wait=False)
         _MAT_POOL = None  # the child died; the next file gets a fresh one
@@ -123,7 +124,7 @@ def load_mat_complex(path: epath.Path) -> np.ndarray:
 _MAT_POOL: concurrent.futures.ProcessPoolExecutor | None = None
 
 
-def _parse_mat(data: bytes, name: str) -> np.ndarray:
+def _parse_mat(data: bytes, name: str, prefer: str = "") -> np.ndarray:
     import io
 
     import scipy.io
@@ -132,7 +133,8 @@ def _parse_mat(data: bytes, name: str) -> np.ndarray:
         contents = scipy.io.loadmat(io.BytesIO(data))
     except Exception as e:  # scipy raises many types on malformed files
         raise ValueError(f"{name}: not a readable .mat file ({type(e).__name__}: {e})") from None
-    for key, value in contents.items():
+    ordered = sorted(contents.items(), key=lambda kv: kv[0] != prefer)
+    for key, value in ordered:
         if not key.startswith("__") and isinstance(value, np.ndarray) and np.iscomplexobj(value) and value.ndim in (2, 3):
             return value.astype(np.complex64)
     raise ValueError(f"{name}: no complex image array in the .mat file (keys {sorted(contents)})")

@@ -16,6 +16,7 @@ from tfds_sarclip import fixture_io as g
 
 FAIR_STEM = "GF3_KAS_SL_028685_E139.7_N35.5_20220120_L1A_HH_L10000000001_00000_16050"
 FAIR_TEST_STEM = "GF3_KAS_SL_030001_E121.5_N31.2_20220301_L1A_VV_L10000000002_00000_00001"
+FAIR_EMPTY_STEM = "GF3_KAS_SL_028685_E139.7_N35.5_20220120_L1A_HH_L10000000001_00000_16051"
 
 # source -> split -> number of good records the builder must keep
 EXPECTED = {
@@ -34,6 +35,7 @@ EXPECTED_SKIPS = {
     "sardet100k": {"missing_file": 1},
     "sample": {"outside_protocol": 1},
     "atrnet_star": {"bad_annotation": 1},
+    "fair_csar": {"outside_protocol": 1},
     "sarlang1m": {"held_out_in_test": 1, "empty_caption": 1},
 }
 
@@ -247,23 +249,21 @@ def write_atrnet(root: epath.Path) -> None:
             g.tiff_bytes(g.to_uint8(g.speckled((32, 32), 61))))
 
 
+def _slc(shape, seed):
+    """Complex SLC samples with amplitudes in the digital-number range GF-3 products use."""
+    rng = np.random.default_rng([7, seed])
+    return (300 * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))).astype(np.complex64)
+
+
 def write_fair(root: epath.Path) -> None:
-    import io
-
-    import scipy.io
-
-    train = root / "train"
-    g.write(train / f"PNGImages/{FAIR_STEM}.png", g.png_bytes(g.to_uint8(g.speckled((40, 48), 70))))
-    g.write(train / f"Annotations/{FAIR_STEM}.txt", "imagesource:GF3\ngsd:1\n"
-            "2 2 10 2 10 6 2 6 Container_Ship 0\n30 30 40 30 40 36 30 36 Warship 0\n")
-    rng = np.random.default_rng(0)
-    slc = (rng.standard_normal((40, 48)) + 1j * rng.standard_normal((40, 48))).astype(np.complex64)
-    buf = io.BytesIO()
-    scipy.io.savemat(buf, {"slc": slc})
-    g.write(train / f"SLCMats/{FAIR_STEM}.mat", buf.getvalue())
-    test = root / "test"
-    g.write(test / f"PNGImages/{FAIR_TEST_STEM}.png", g.png_bytes(g.to_uint8(g.speckled((32, 32), 71))))
-    g.write(test / f"Annotations/{FAIR_TEST_STEM}.txt", "4 4 20 4 20 12 4 12 Other_Ship 1\n")
+    sl = root / "VOC-SL"  # the fine-grained variant of the authors' layout
+    g.write(sl / f"trainval/Annotations/{FAIR_STEM}.txt",
+            "2 2 10 2 10 6 2 6 Container_Ship 0\n30 30 40 30 40 36 30 36 Warship 1\n")
+    g.write(sl / f"trainval/SLCMats/{FAIR_STEM}.mat", g.mat_bytes({"data": _slc((40, 48), 70)}))
+    g.write(sl / f"trainval/Annotations/{FAIR_EMPTY_STEM}.txt", "")  # no box: the authors skip it
+    g.write(sl / f"trainval/SLCMats/{FAIR_EMPTY_STEM}.mat", g.mat_bytes({"data": _slc((16, 16), 72)}))
+    g.write(sl / f"test/Annotations/{FAIR_TEST_STEM}.txt", "4 4 20 4 20 12 4 12 Other_Ship 0\n")
+    g.write(sl / f"test/SLCMats/{FAIR_TEST_STEM}.mat", g.mat_bytes({"data": _slc((32, 32), 71)}))
 
 
 def write_sarlang(root: epath.Path) -> None:
