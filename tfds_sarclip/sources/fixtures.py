@@ -26,7 +26,7 @@ EXPECTED = {
     "sample": {"train": 3, "test": 1},
     "atrnet_star": {"train": 1, "test": 1},
     "fair_csar": {"train": 1, "test": 1},
-    "sarlang1m": {"train": 2, "test": 1},
+    "sarlang1m": {"train": 4, "test": 1},
 }
 # source -> reason -> count of skipped records
 EXPECTED_SKIPS = {
@@ -273,15 +273,20 @@ def write_sarlang(root: epath.Path) -> None:
     g.write(images / "0000777.jpg", g.jpeg_bytes(g.to_uint8(g.speckled((32, 32), 35))))
     g.write(images / "Empty_1.png", g.png_bytes(g.to_uint8(g.speckled((16, 16), 82))))
     g.write(images / "Test_Tokyo_1.png", g.png_bytes(g.to_uint8(g.speckled((32, 32), 83))))
+    g.write(images / "Paris_2.png", g.png_bytes(g.to_uint8(g.speckled((32, 32), 84))))  # the CSV names Paris_2.tif
     g.write(root / "Text/caption/Caption-training.csv",
             "image_name,caption_text,kind\n"
             "France_Alpes-Maritimes_Nice_3.png,\"A coastal city with dense buildings, a harbour and a marina.\",long\n"
             "France_Alpes-Maritimes_Nice_3.png,A coastal city.,short\n"
             "SV_Darwin_-12.4278_130.8688.tif,Bright urban blocks next to dark water.,short\n"
             "0000777.jpg,A harbour with piers.,short\n"
-            "Empty_1.png,,short\n")
+            "Empty_1.png,,short\n"
+            "Paris_2.tif,Boulevards and blocks along a river.,short\n"
+            "0000001.jpg,Three ships and an aircraft near the coast.,short\n")  # left in SARDet-100K's folder
     g.write(root / "Text/caption/Caption_test.csv",
             "image_name,caption_text,kind\nTest_Tokyo_1.png,A dense urban area crossed by a river.,long\n")
+    g.write(root / "Text/caption/Caption_test1.csv",
+            "image_name,caption_text,kind\nTest_Tokyo_1.png,A city.,short\n")
 
 
 def write_all(root: epath.Path) -> None:
