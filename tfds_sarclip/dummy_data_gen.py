@@ -62,6 +62,45 @@ def zeroshot_tree(root: epath.Path) -> None:
     write(d / "2S1" / "HB09999.JPG", jpeg_bytes(to_uint8(speckled((32, 32), 41)))[:100])
 
 
+def mstar_cd_tree(root: epath.Path) -> None:
+    """MSTAR as converted from the T72/BMP2/BTR70 CD: TARGETS/{TRAIN/17_DEG,TEST/15_DEG}/<class>/
+    SN_<serial>/, JPEG exports beside a raw chip; BMP2 SN_C21 is an EOC variant, not SOC."""
+    d = fresh(root)
+    for split, dep, cls, serial, n, seed in (("TRAIN", 17, "BMP2", "9563", 2, 50), ("TRAIN", 17, "T72", "132", 1, 52),
+                                             ("TEST", 15, "BMP2", "9563", 2, 54), ("TEST", 15, "BMP2", "C21", 1, 56),
+                                             ("TEST", 15, "BTR70", "C71", 2, 58)):
+        for j in range(n):
+            write(d / f"TARGETS/{split}/{dep}_DEG/{cls}/SN_{serial}/HB0{seed}{j:02d}.JPG",
+                  jpeg_bytes(to_uint8(speckled((32, 32), seed + j))))
+    mag = np.sqrt(speckled((32, 32), 60))
+    chip = mstar.write_phoenix({"TargetType": "t72_tank", "TargetSerNum": "132", "DesiredDepression": "15"},
+                               mag, np.zeros_like(mag))
+    write(d / "TARGETS/TEST/15_DEG/T72/SN_132/HB03333.015", chip)
+
+
+def fusar_ship_tree(root: epath.Path) -> None:
+    """FUSAR-Ship 1.0 as its readme describes it: <category>/<subcategory>/Ship_C<xx>S<yy>N<zzzz>.tiff
+    plus meta.csv (tab-separated, path with a backslash). The chips' dtype was not observed; 8-bit here."""
+    d = fresh(root)
+    rows = []
+    for c, (category, sub) in enumerate((("Cargo", "BulkCarrier"), ("Cargo", "ContainerShip"), ("Fishing", "Fishing"),
+                                         ("Tanker", "Tanker"))):
+        for k in range(1 + (c == 0)):
+            name = f"Ship_C{c + 1:02d}S{k + 1:02d}N{c * 10 + k:04d}.tiff"
+            write(d / category / sub / name, tiff_bytes(to_uint8(speckled((32, 32), 70 + 3 * c + k))))
+            rows.append(f"{c * 10 + k}\t41200000{c}\t180\t30\tDH\t33.2\t0.9\t0.9\t{category}\\{sub}")
+    write(d / "meta.csv", "id\tmmsi\tlength\twidth\tpolarMode\tcenterLookAngle\theightspace\twidthspace\tpath\n"
+          + "\n".join(rows) + "\n")
+
+
+def sar_vsa_tree(root: epath.Path) -> None:
+    """SAR-VSA as the SARATR-X evaluation reads it: train/ and test/, one folder per class."""
+    d = fresh(root)
+    for split in ("train", "test"):
+        for i, cls in enumerate(("airplane", "bridge", "oil_tank")):
+            write(d / split / cls / f"{split}_{i}.png", png_bytes(to_uint8(speckled((32, 32), 90 + i))))
+
+
 def main() -> None:
     release_tree(ROOT / "sarclip1m" / "dummy_data" / "release")
     zeroshot_tree(ROOT / "sar_zeroshot" / "dummy_data")

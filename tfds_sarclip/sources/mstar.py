@@ -61,6 +61,26 @@ def soc_split(label: str, depression: int | None, serial: str, default: str) -> 
     return SOC_SPLITS[depression], ""
 
 
+def outside_soc(path: epath.Path, rel_parts: tuple[str, ...], split: str) -> str:
+    """Why a file of an MSTAR class-folder tree is not an SOC `split` chip ("" when it is one):
+    its depression and serial from an NN_DEG / SN_<serial> folder or, for a raw chip, its header."""
+    label, depression, serial, _ = _folder_facts(rel_parts)
+    if imagefolder.is_candidate(path) and path.suffix.lower() not in imagefolder.IMAGE_SUFFIXES:
+        try:
+            header = parse_header(path.open("rb").read(8192))
+            label = canonical_class(header.get("TargetType", "")) or label
+            depression = _depression(header.get("DesiredDepression", "")) or depression
+            serial = header.get("TargetSerNum", "") or serial
+        except (PhoenixError, OSError):
+            pass  # not a raw chip: the folder names are all there is
+    if label is None:
+        return ""
+    chip_split, why = soc_split(label, depression, serial, split)
+    if why:
+        return why
+    return "" if chip_split == split else f"depression {depression} degrees: an SOC {chip_split} chip, not {split}"
+
+
 def _record(root, path, label, seed, load, problem=""):
     rel = str(path.relative_to(root))
     scene = captions.Scene(objects=[(label, CENTRE_BOX)], background="", nouns=NOUNS)

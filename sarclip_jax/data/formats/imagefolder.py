@@ -4,8 +4,11 @@ sar_zeroshot builder and by the evaluators alike.
     root/<class>/<image>             -> split "test" (zero-shot test sets are shipped this way)
     root/<split>/<class>/<image>     -> splits named by the folders (train, val, test, ...)
 
-Class names are the sorted sub-folder names, taken as they are (the zero-shot protocol puts
-them into the templates unchanged).
+A folder with a single sub-folder is a wrapper, not a one-class set, and is looked through: so
+MSTAR trees as converted from the CDs (TARGETS/TEST/15_DEG/<class>/SN_<serial>/<image>) and
+FUSAR-Ship's <category>/<subcategory>/<image> read as they are. Class names are the sorted
+sub-folder names, taken as they are (the zero-shot protocol puts them into the templates
+unchanged); images may sit at any depth below their class folder.
 """
 
 from __future__ import annotations
@@ -24,14 +27,27 @@ def _visible_dirs(path: epath.Path) -> list[epath.Path]:
     return sorted((p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
 
 
+def _unwrap(folder: epath.Path) -> epath.Path:
+    """Looks through a folder whose only sub-folder itself holds folders (so a one-class set,
+    root/<class>/<images>, stays one class) and which holds no images; split folders stay."""
+    while True:
+        dirs = _visible_dirs(folder)
+        if len(dirs) != 1 or dirs[0].name.lower() in SPLIT_FOLDERS or not _visible_dirs(dirs[0]):
+            return folder
+        if any(is_candidate(f) and f.suffix and not f.is_dir() for f in folder.iterdir()):
+            return folder
+        folder = dirs[0]
+
+
 def layout(root: epath.Path) -> dict[str, epath.Path]:
     """split -> folder holding the class folders."""
-    dirs = _visible_dirs(root)
+    top = _unwrap(root)
+    dirs = _visible_dirs(top)
     if not dirs:
         raise FileNotFoundError(f"ImageFolder {root}: no class folders")
     if all(d.name.lower() in SPLIT_FOLDERS for d in dirs):
-        return {SPLIT_FOLDERS[d.name.lower()]: d for d in dirs}
-    return {"test": root}
+        return {SPLIT_FOLDERS[d.name.lower()]: _unwrap(d) for d in dirs}
+    return {"test": top}
 
 
 def class_names(root: epath.Path) -> list[str]:
