@@ -47,6 +47,11 @@ def test_every_source_keeps_its_good_records_per_split(built):
     skipped = {s: {reason: n for per_split in e["skipped"].values() for reason, n in per_split.items()}
                for s, e in report.items() if e["skipped_total"]}
     assert skipped == fixtures.EXPECTED_SKIPS
+    for source, entry in report.items():  # every skipped record comes with the reason a user can act on
+        for reason, examples in entry["examples"].items():
+            for example in examples:
+                item, _, why = example.partition(": ")
+                assert item and len(why.strip()) >= 10, (source, reason, example)
 
 
 def test_official_test_sets_stay_out_of_train(built):

@@ -82,7 +82,7 @@ def load_array(raw: RawRecord) -> tuple[np.ndarray, bytes | None]:
     try:
         loaded = raw.load()
     except FileNotFoundError as e:
-        raise RecordError(report_lib.MISSING_FILE, str(e.filename or e)) from e
+        raise RecordError(report_lib.MISSING_FILE, f"{e.filename or e}: no such file (moved, or not downloaded?)") from e
     except sar_readers.ImageDecodeError as e:
         reason = report_lib.MISSING_FILE if "file not found" in str(e) else report_lib.UNREADABLE
         raise RecordError(reason, str(e)) from e
@@ -126,7 +126,7 @@ def to_example(raw: RawRecord, with_captions: bool = True) -> dict[str, Any]:
         raise RecordError(raw.problem_reason or report_lib.BAD_ANNOTATION, f"{raw.image_id}: {raw.problem}")
     captions = [c.strip() for c in raw.captions if c and c.strip()]
     if with_captions and not captions:
-        raise RecordError(report_lib.EMPTY_CAPTION, raw.image_id)
+        raise RecordError(report_lib.EMPTY_CAPTION, f"{raw.image_id}: its caption text is empty")
     array, original = load_array(raw)
     if array.ndim not in (2, 3):
         raise RecordError(report_lib.UNREADABLE, f"{raw.image_id}: shape {array.shape}")

@@ -166,7 +166,9 @@ class Builder(report_lib.ReportingBuilder, tfds.core.GeneratorBasedBuilder):
             for parser, root in found:
                 for raw in parser.records(root, split, options):
                     if split != "test" and epath.Path(raw.image_id).name in held_out:
-                        self._report.skip(raw.source, split, release.HELD_OUT, raw.image_id)
+                        self._report.skip(raw.source, split, release.HELD_OUT, raw.image_id,
+                                          "the file name of an official test image (of this or another source); "
+                                          "kept out of training")
                         continue
                     yield raw
 
