@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib
 
+from tfds_sarclip.sources import common  # noqa: F401  (Options, for callers of records())
+
 # Order is the order sources are written in.
 MODULES = ("mstar", "opensarship", "sardet", "sample", "atrnet_star", "fair_csar", "sarlang")
 
