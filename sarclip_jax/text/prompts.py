@@ -94,7 +94,8 @@ READABLE_CLASS_NAMES: dict[str, dict[str, str]] = {
         "Cargo": "cargo ship", "Tanker": "tanker", "Fishing": "fishing boat", "Dredging": "dredger",
         "Tug": "tugboat", "Passenger": "passenger ship", "Search": "search and rescue vessel",
         "LawEnforcement": "law enforcement vessel", "Pilot": "pilot boat", "Sailing": "sailing boat",
-        "PleasureCraft": "pleasure boat", "Other": "ship", "Unknown": "ship",
+        "PleasureCraft": "pleasure boat", "Other": "ship", "OtherType": "ship", "Unknown": "ship",
+        "LawEnforce": "law enforcement vessel",
     },
     "synthetic": {c: ("an " if c[0] in "aeiou" else "a ") + c for c in SYNTHETIC_CLASSES},
 }
