@@ -252,3 +252,38 @@ def test_iterator_checkpoints_through_orbax_like_the_trainer(data_dir, tmp_path)
     for want, got in zip(expected, take(fresh, 3)):
         np.testing.assert_array_equal(got["image"], want["image"])
         np.testing.assert_array_equal(got["text"], want["text"])
+
+
+def test_caption_kinds_are_stored_and_weight_the_draw(data_dir):
+    cfg = config(data_dir, augment=NO_AUG, caption_weights={"counting": 1.0, "general": 0.0, "absolute": 0.0,
+                                                            "relative": 0.0, "absolute_count": 0.0})
+    src = P.data_source(cfg)
+    from tfds_sarclip import captions as captions_lib
+
+    assert records.caption_kinds_of(src[0]) == list(captions_lib.KINDS)
+    tok = P._Tokenize("clip", 77)
+    counting = {key(img): tuple(tok([records.captions_of(src[i])[1]])[0]) for i, img in enumerate(eval_images(cfg))}
+    for b in take(P.train_iterator(src, cfg, 8, seed=0), 10):
+        for img, text in zip(b["image"], b["text"]):
+            assert tuple(text) == counting[key(img)]
+    # resumes exactly with weights too
+    uninterrupted = take(P.train_iterator(src, cfg, 8, seed=3), 6)
+    first = P.train_iterator(src, cfg, 8, seed=3)
+    take(first, 2)
+    resumed = P.train_iterator(src, cfg, 8, seed=3)
+    resumed.set_state(json.loads(json.dumps(first.get_state())))
+    for expected, got in zip(uninterrupted[2:], take(resumed, 4)):
+        np.testing.assert_array_equal(got["text"], expected["text"])
+
+
+def test_weighted_caption_draw_follows_the_weights():
+    record = {"captions": [b"a", b"b", b"c"], "caption_kinds": [b"general", b"counting", b"unknown"]}
+    rng = np.random.default_rng(0)
+    drawn = [sar_transforms.pick_caption(record, rng, {"general": 3.0, "counting": 0.0}) for _ in range(4000)]
+    share = {c: drawn.count(c) / len(drawn) for c in "abc"}
+    assert share["b"] == 0 and abs(share["a"] - 0.75) < 0.03 and abs(share["c"] - 0.25) < 0.03  # unknown weighs 1
+    old = {"captions": [b"a", b"b"]}  # built before kinds were stored: every kind unknown
+    assert records.caption_kinds_of(old) == ["unknown", "unknown"]
+    assert sar_transforms.pick_caption(old, rng, {"unknown": 0.0}) in ("a", "b")  # all zero: uniform
+    with pytest.raises(ValueError, match="caption_weights must be finite and >= 0"):
+        P.PipelineConfig(caption_weights={"general": -1.0})

@@ -115,7 +115,7 @@ def test_a_source_whose_every_record_is_bad_fails_and_is_named(tmp_path):
         build(sarclip1m.Builder, "release", tmp_path / "out", manual)
     failed = json.loads((tmp_path / "out/sarclip1m/release/build_report.failed.json").read_text())
     assert failed["sources"]["sarclip1m"]["kept_total"] == 0
-    assert not (tmp_path / "out/sarclip1m/release/1.0.0").exists()  # nothing half-built is left
+    assert not (tmp_path / f"out/sarclip1m/release/{sarclip1m.Builder.VERSION}").exists()  # nothing half-built is left
 
 
 def test_zeroshot_imagefolder_classes_from_folders(tmp_path):
@@ -140,7 +140,7 @@ def test_cli_builds_synthetic_with_sizes_and_refuses_all_bad_sources(tmp_path, c
               "--num_test", "3", "--image_size", "48", "--data_dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert rc == 0 and "train: 10 examples" in out and "test: 3 examples" in out and "kept 15" in out
-    assert (tmp_path / "sarclip1m/synthetic_10_2_3_48px_s0_f25/1.0.0").exists()
+    assert (tmp_path / f"sarclip1m/synthetic_10_2_3_48px_s0_f25/{sarclip1m.Builder.VERSION}").exists()
     rc = cli(["data", "info", "sarclip1m/synthetic_tiny", "--num_train", "10", "--num_validation", "2",
               "--num_test", "3", "--image_size", "48", "--data_dir", str(tmp_path), "--show"])
     out = capsys.readouterr().out
@@ -174,7 +174,7 @@ def test_a_new_synthetic_name_is_built_with_the_given_sizes(tmp_path):
     b = data_cli.make_builder("sarclip1m/synthetic_smoke", str(tmp_path), {"num_train": 6, "num_validation": 2,
                                                                           "num_test": 3, "image_size": 32})
     b.download_and_prepare(file_format="array_record")
-    assert b.info.full_name == "sarclip1m/synthetic_smoke/1.0.0"
+    assert b.info.full_name == f"sarclip1m/synthetic_smoke/{sarclip1m.Builder.VERSION}"
     source = pipeline.data_source(pipeline.PipelineConfig(dataset="sarclip1m/synthetic_smoke", data_dir=str(tmp_path)))
     assert len(source) == 6 and int(source[0]["height"]) == 32
     with pytest.raises(SystemExit, match="unknown config"):

@@ -152,3 +152,23 @@ def test_speckle_has_the_scene_number_of_looks():
         enl[sc.looks].append(patch.mean() ** 2 / patch.var())
     for looks, values in enl.items():
         assert 0.6 * looks < np.median(values) < 1.3 * looks, (looks, np.median(values))
+
+
+def test_caption_kinds_travel_with_their_captions(tmp_path):
+    from etils import epath
+
+    from sarclip_jax.data.formats import caption_csv
+    from tfds_sarclip import features
+
+    f = tmp_path / "train.csv"
+    f.write_text("imgpath,caption,kind\na.png,two ships,counting\na.png,,general\nb.png,a bridge,\n")
+    assert caption_csv.read_rows_with_kinds(epath.Path(f)) == [("a.png", "two ships", "counting"),
+                                                               ("a.png", "", "general"), ("b.png", "a bridge", "unknown")]
+    f.write_text("imgpath,caption\na.png,two ships\n")
+    assert caption_csv.read_rows_with_kinds(epath.Path(f)) == [("a.png", "two ships", "unknown")]
+    raw = features.RawRecord(source="s", image_id="x", load=lambda: np.zeros((4, 4), np.uint8), scale="display",
+                             captions=["", "one ship", "a ship on the left"],
+                             caption_kinds=["general", "counting", "absolute"])
+    example = features.to_example(raw)  # the empty caption goes, and its kind with it
+    assert example["captions"] == ["one ship", "a ship on the left"]
+    assert example["caption_kinds"] == ["counting", "absolute"]

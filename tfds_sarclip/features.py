@@ -38,6 +38,7 @@ class RawRecord:
     load: Callable[[], bytes | np.ndarray]
     scale: str
     captions: Sequence[str] = ()
+    caption_kinds: Sequence[str] = ()  # parallel to captions; empty: every caption's kind is unknown
     label: str = ""
     objects: Sequence[tuple[str, Box]] = ()
     polarisation: str = ""
@@ -70,6 +71,8 @@ def caption_features() -> dict[str, Any]:
         "label": tfds.features.Text(doc="class name; empty when the source has none"),
         "background": tfds.features.Text(doc="scene type when known (synthetic), else empty"),
         "captions": tfds.features.Sequence(tfds.features.Text()),
+        "caption_kinds": tfds.features.Sequence(tfds.features.Text(
+            doc="the kind of each caption: general, counting, absolute, relative, absolute_count, unknown")),
         "objects": tfds.features.Sequence({
             "bbox": tfds.features.Tensor(shape=(4,), dtype=np.float32),
             "label": tfds.features.Text(),
@@ -124,7 +127,12 @@ def to_example(raw: RawRecord, with_captions: bool = True) -> dict[str, Any]:
                          f"got {raw.float_scale!r}")
     if raw.problem:
         raise RecordError(raw.problem_reason or report_lib.BAD_ANNOTATION, f"{raw.image_id}: {raw.problem}")
-    captions = [c.strip() for c in raw.captions if c and c.strip()]
+    if raw.caption_kinds and len(raw.caption_kinds) != len(raw.captions):
+        raise ValueError(f"{raw.source}/{raw.image_id}: {len(raw.caption_kinds)} caption kinds for "
+                         f"{len(raw.captions)} captions")
+    kinds = list(raw.caption_kinds) or [records.UNKNOWN_KIND] * len(raw.captions)
+    kept = [(c.strip(), k) for c, k in zip(raw.captions, kinds) if c and c.strip()]
+    captions, kinds = [c for c, _ in kept], [k for _, k in kept]
     if with_captions and not captions:
         raise RecordError(report_lib.EMPTY_CAPTION, f"{raw.image_id}: its caption text is empty")
     array, original = load_array(raw)
@@ -142,7 +150,7 @@ def to_example(raw: RawRecord, with_captions: bool = True) -> dict[str, Any]:
                                    polarisation=raw.polarisation, sensor=raw.sensor)
     if with_captions:
         boxes, labels = check_objects(raw.objects, raw.image_id)
-        example.update(label=raw.label, background=raw.background, captions=captions,
+        example.update(label=raw.label, background=raw.background, captions=captions, caption_kinds=kinds,
                        objects={"bbox": boxes, "label": labels})
     return example
 

@@ -69,9 +69,10 @@ def records(csv_paths: list[epath.Path], manual_dir: epath.Path, split: str, flo
             held_out: set[str], report: report_lib.BuildReport):
     """RawRecords for one split, captions grouped per image, test images dropped from train."""
     grouped: dict[str, list[str]] = collections.OrderedDict()  # key -> captions ("./a" and "a" are one image)
+    kinds: dict[str, list[str]] = collections.defaultdict(list)
     where: dict[str, tuple[str, epath.Path]] = {}
     for path in csv_paths:
-        for image_path, caption in caption_csv.read_rows(path):
+        for image_path, caption, kind in caption_csv.read_rows_with_kinds(path):
             problem = caption_csv.row_problem(image_path, caption)
             if problem:
                 shown = image_path.encode("utf-8", "backslashreplace").decode()
@@ -80,6 +81,7 @@ def records(csv_paths: list[epath.Path], manual_dir: epath.Path, split: str, flo
                 continue
             key = caption_csv.row_key(image_path)
             grouped.setdefault(key, []).append(caption)
+            kinds[key].append(kind)
             where.setdefault(key, (image_path, path.parent))
     for key, captions in grouped.items():
         image_path, folder = where[key]
@@ -92,7 +94,7 @@ def records(csv_paths: list[epath.Path], manual_dir: epath.Path, split: str, flo
         except paths.OutsideRootError as e:
             report.skip(source, split, report_lib.OUTSIDE_ROOT, image_path, str(e))
             continue
-        yield features.RawRecord(source=source, image_id=key, captions=captions,
+        yield features.RawRecord(source=source, image_id=key, captions=captions, caption_kinds=kinds[key],
                                  load=_loader(resolved, image_path), scale="auto", float_scale=float_scale)
 
 

@@ -69,6 +69,9 @@ class PipelineConfig:
     read_threads: int = 2  # threads each preparing a whole batch (per process / per worker)
     prefetch_batches: int = 2  # batches prepared ahead by those threads (bounds host memory)
     max_captions: int = 5  # eval: captions per image kept (padded, with a mask)
+    # train: relative weight of each caption kind when one caption is drawn per image (kinds not
+    # named weigh 1; empty: uniform over the image's captions), e.g. {"counting": 2, "general": 0.5}
+    caption_weights: dict[str, float] = dataclasses.field(default_factory=dict)
     mean: tuple[float, float, float] = sar_transforms.OPENAI_MEAN
     std: tuple[float, float, float] = sar_transforms.OPENAI_STD
 
@@ -80,6 +83,9 @@ class PipelineConfig:
                              f"{self.num_workers}, {self.read_threads}, {self.prefetch_batches}")
         if self.max_captions < 1:
             raise ValueError(f"max_captions must be >= 1, got {self.max_captions}")
+        bad = {k: w for k, w in dict(self.caption_weights).items() if not (np.isfinite(w) and w >= 0)}
+        if bad:
+            raise ValueError(f"caption_weights must be finite and >= 0, got {bad}")
 
     @classmethod
     def from_dict(cls, d: Any) -> PipelineConfig:
@@ -89,6 +95,10 @@ class PipelineConfig:
             d["radiometry"] = sar_radiometry.Radiometry(**_plain(d["radiometry"]))
         if isinstance(d.get("augment"), dict) or hasattr(d.get("augment"), "to_dict"):
             d["augment"] = sar_augment.Augment(**_plain(d["augment"]))
+        if hasattr(d.get("caption_weights"), "to_dict"):
+            d["caption_weights"] = d["caption_weights"].to_dict()
+        if "caption_weights" in d:
+            d["caption_weights"] = {str(k): float(w) for k, w in dict(d["caption_weights"]).items()}
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - fields)
         if unknown:
@@ -142,7 +152,7 @@ class TrainTransform:
     def prepare(self, record: dict, rng: np.random.Generator) -> tuple[str, np.ndarray]:
         cfg = self.cfg
         # The caption is drawn first, so the choice does not depend on the augmentation settings.
-        caption = sar_transforms.pick_caption(record, rng)
+        caption = sar_transforms.pick_caption(record, rng, cfg.caption_weights)
         image = sar_transforms.image_for_model(record, cfg.image_size, cfg.radiometry, cfg.augment, rng,
                                                cfg.mean, cfg.std)
         if not np.all(np.isfinite(image)):

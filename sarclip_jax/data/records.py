@@ -18,6 +18,7 @@ from etils import epath
 
 from sarclip_jax.data import sar_radiometry, sar_readers
 from sarclip_jax.data.formats import mstar
+from sarclip_jax.data.formats.caption_csv import UNKNOWN_KIND
 
 # What float pixels can be: the data cannot tell, so a dataset (or the caller) must say.
 FLOAT_SCALES = ("intensity", "amplitude", "db")
@@ -84,8 +85,20 @@ def decode_image(record: dict) -> tuple[np.ndarray, str]:
     return image, text_of(record["scale"])
 
 
+# UNKNOWN_KIND: the kind of a caption whose source does not say (release CSVs without a kind
+# column, datasets built before kinds were stored); defined with the CSV reader, below this module.
+
+
 def captions_of(record: dict) -> list[str]:
     return [text_of(c) for c in record.get("captions", [])]
+
+
+def caption_kinds_of(record: dict) -> list[str]:
+    """The kind of each caption ("general", "counting", "absolute", "relative", ...), parallel to
+    captions_of(record); UNKNOWN_KIND where the record does not say."""
+    n = len(record.get("captions", []))
+    kinds = [text_of(k) for k in record.get("caption_kinds", [])]
+    return kinds if len(kinds) == n else [UNKNOWN_KIND] * n
 
 
 def file_record(path: epath.PathLike, float_scale: str = "amplitude", key: str | None = None) -> dict[str, Any]:

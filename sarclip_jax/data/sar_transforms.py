@@ -97,8 +97,17 @@ def image_for_model(record: dict, size: int, radiometry: sar_radiometry.Radiomet
     return bands_to_model_rgb(unit, mean, std).astype(np.float32, copy=False)
 
 
-def pick_caption(record: dict, rng: np.random.Generator) -> str:
+def pick_caption(record: dict, rng: np.random.Generator, kind_weights: dict[str, float] | None = None) -> str:
+    """One of the record's captions: uniformly, or with probability proportional to the weight of
+    its kind (kinds not in `kind_weights` weigh 1; if every caption weighs 0, uniformly)."""
     captions = records.captions_of(record)
     if not captions:
         raise ValueError(f"record {records.text_of(record.get('image_id', '?'))} has no caption")
-    return captions[int(rng.integers(len(captions)))]
+    if not kind_weights:
+        return captions[int(rng.integers(len(captions)))]
+    weights = np.array([kind_weights.get(k, 1.0) for k in records.caption_kinds_of(record)], np.float64)
+    if weights.sum() <= 0:
+        weights = np.ones_like(weights)
+    # One uniform draw per caption choice, so the generator advances the same for any weights.
+    index = int(np.searchsorted(np.cumsum(weights) / weights.sum(), rng.random(), side="right"))
+    return captions[min(index, len(captions) - 1)]

@@ -39,8 +39,9 @@ class ZeroShotConfig(tfds.core.BuilderConfig):
 class Builder(report_lib.ReportingBuilder, tfds.core.GeneratorBasedBuilder):
     """SAR zero-shot test sets in ImageFolder layout."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "ImageFolder configs."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "ImageFolder configs.",
+                     "1.1.0": "single-folder wrappers looked through; mstar_soc holds SOC depressions and serials."}
     BUILDER_CONFIGS = [
         ZeroShotConfig(name="folder", description="any ImageFolder tree; float images taken as amplitude"),
         ZeroShotConfig(name="mstar_soc", description="MSTAR SOC test set: 10 target classes"),

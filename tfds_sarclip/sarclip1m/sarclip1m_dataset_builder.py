@@ -66,8 +66,10 @@ def synthetic_config(num_train: int = 4000, num_validation: int = 500, num_test:
 class Builder(report_lib.ReportingBuilder, tfds.core.GeneratorBasedBuilder):
     """SARCLIP-1M image-caption pairs."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Synthetic, release and sources configs."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Synthetic, release and sources configs.",
+                     "1.1.0": "caption_kinds beside captions; source parsers held to the real distributions "
+                              "(OpenSARShip dual-pol chips, MSTAR SOC, SAMPLE and FAIR-CSAR splits); sources_complex."}
     BUILDER_CONFIGS = [
         Sarclip1mConfig(name="synthetic", kind="synthetic",
                         description="4000/500/500 synthetic SAR scenes at 128 px with captions; no download"),
@@ -125,6 +127,7 @@ class Builder(report_lib.ReportingBuilder, tfds.core.GeneratorBasedBuilder):
                 scale="intensity" if stored_float else "display",
                 captions=captions_lib.make_captions(captions_lib.Scene(scene.objects, scene.background),
                                                     cfg.seed, key),
+                caption_kinds=list(captions_lib.KINDS),
                 label=scene.objects[0][0], objects=scene.objects, polarisation="VV", sensor="synthetic",
                 background=scene.background)
             yield record

@@ -79,13 +79,14 @@ def record(source: str, root: epath.Path, path_or_id, load: Callable, *, seed: i
             features.check_objects(objects, image_id)
         except features.RecordError as e:
             problem = e.detail
+    kinds: list[str] = []
     if problem:
         objects, given_captions = [], []
     elif given_captions is None:
         scene = captions.Scene(objects=objects, background=background, nouns=dict(nouns or {}))
-        given_captions = captions.make_captions(scene, seed, f"{source}/{image_id}")
+        given_captions, kinds = captions.make_captions(scene, seed, f"{source}/{image_id}"), list(captions.KINDS)
     return features.RawRecord(source=source, image_id=image_id, load=load, scale=scale, float_scale=float_scale,
-                              captions=given_captions, label=label, objects=objects, polarisation=polarisation,
+                              captions=given_captions, caption_kinds=kinds, label=label, objects=objects, polarisation=polarisation,
                               sensor=sensor, allowed_bands=allowed_bands, background=background, problem=problem,
                               problem_reason=problem_reason)
 

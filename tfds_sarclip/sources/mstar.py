@@ -86,7 +86,8 @@ def _record(root, path, label, seed, load, problem=""):
     scene = captions.Scene(objects=[(label, CENTRE_BOX)], background="", nouns=NOUNS)
     return features.RawRecord(
         source=NAME, image_id=rel, load=load, scale="auto", float_scale="amplitude",
-        captions=[] if problem else captions.make_captions(scene, seed, f"{NAME}/{rel}"), label=label,
+        captions=[] if problem else captions.make_captions(scene, seed, f"{NAME}/{rel}"),
+        caption_kinds=[] if problem else list(captions.KINDS), label=label,
         objects=[] if problem else [(label, CENTRE_BOX)], polarisation="HH", sensor="MSTAR X-band spotlight",
         problem=problem, problem_reason=report_lib.OUTSIDE_PROTOCOL if problem else "")
 

@@ -1,7 +1,8 @@
 """Caption lists: OpenCLIP CSV/TSV files of (image path, caption) rows, as SARCLIP ships them.
 
 The separator (tab or comma) is sniffed from the header; the image column is the first of
-IMAGE_KEYS found, the caption column the first of CAPTION_KEYS. Image paths resolve inside given
+IMAGE_KEYS found, the caption column the first of CAPTION_KEYS, an optional caption-kind column
+the first of KIND_KEYS (rows without one have the kind "unknown"). Image paths resolve inside given
 roots only (`resolve`): released lists often carry the authors' absolute paths, so leading folders
 are dropped one by one, but nothing outside the roots is ever read. Read by the release builder
 and by the retrieval evaluator.
@@ -19,6 +20,8 @@ from sarclip_jax.data.formats import paths
 
 IMAGE_KEYS = ("imgpath", "filepath", "filename", "image", "image_path", "path")
 CAPTION_KEYS = ("caption", "title", "text", "captions")
+KIND_KEYS = ("caption_kind", "kind")
+UNKNOWN_KIND = "unknown"  # the kind of a caption whose source does not say
 
 
 class AnnotationFileError(ValueError):
@@ -38,6 +41,11 @@ def read_text(path: epath.Path) -> str:
 
 def read_rows(path: epath.Path) -> list[tuple[str, str]]:
     """(image path, caption) rows of an OpenCLIP CSV/TSV."""
+    return [(image, caption) for image, caption, _ in read_rows_with_kinds(path)]
+
+
+def read_rows_with_kinds(path: epath.Path) -> list[tuple[str, str, str]]:
+    """(image path, caption, caption kind) rows of an OpenCLIP CSV/TSV."""
     text = read_text(path)
     header = text.split("\n", 1)[0]
     sep = "\t" if "\t" in header else ","
@@ -50,7 +58,9 @@ def read_rows(path: epath.Path) -> list[tuple[str, str]]:
             raise AnnotationFileError(
                 f"{path}: need an image column (one of {IMAGE_KEYS}) and a caption column (one of "
                 f"{CAPTION_KEYS}); header is {reader.fieldnames}")
-        return [((row.get(img_key) or "").strip(), (row.get(cap_key) or "").strip()) for row in reader]
+        kind_key = next((fields[k] for k in KIND_KEYS if k in fields), None)
+        return [((row.get(img_key) or "").strip(), (row.get(cap_key) or "").strip(),
+                 (row.get(kind_key) or "").strip() or UNKNOWN_KIND if kind_key else UNKNOWN_KIND) for row in reader]
     except csv.Error as e:
         raise AnnotationFileError(f"{path}: not a readable CSV/TSV ({e})") from e
 
