@@ -172,3 +172,25 @@ def test_caption_kinds_travel_with_their_captions(tmp_path):
     example = features.to_example(raw)  # the empty caption goes, and its kind with it
     assert example["captions"] == ["one ship", "a ship on the left"]
     assert example["caption_kinds"] == ["counting", "absolute"]
+
+
+def test_repeated_caption_statistics_equal_a_plain_count():
+    import itertools
+
+    from sarclip_jax.text.caption_ids import caption_key
+    from tfds_sarclip.caption_stats import CaptionStats
+
+    records = [["one ship.", "a ship at sea", "A ship at sea ."], ["one ship", "two tanks"], ["a bridge"],
+               ["two tanks", "a bridge", "an oil slick"]]
+    stats = CaptionStats()
+    for caps in records:
+        stats.add(caps)
+    got = stats.summary()
+    # Plain reference: every ordered pair of different records, every pair of captions they may draw.
+    q = sum(sum(caption_key(a) == caption_key(b) for a in r for b in s) / (len(r) * len(s))
+            for r, s in itertools.permutations(records, 2)) / (len(records) * (len(records) - 1))
+    assert abs(got["same_caption_probability"] - q) < 1e-12 and q > 0
+    assert got["false_negatives_per_batch"]["64"] == round(64 * 63 * q, 3)
+    keys = [[caption_key(c) for c in caps] for caps in records]
+    in_others = sum(any(k in other for j, other in enumerate(keys) if j != i) for i, ks in enumerate(keys) for k in ks)
+    assert got["duplicate_rate"] == round(in_others / 9, 6) and got["distinct_captions"] == 5

@@ -47,6 +47,9 @@ def test_every_source_keeps_its_good_records_per_split(built):
     skipped = {s: {reason: n for per_split in e["skipped"].values() for reason, n in per_split.items()}
                for s, e in report.items() if e["skipped_total"]}
     assert skipped == fixtures.EXPECTED_SKIPS
+    captions = report_lib.read_report(b.data_dir)["captions"]["train"]  # over all sources, as training mixes them
+    assert captions["records"] == sum(n.get("train", 0) for n in fixtures.EXPECTED.values())
+    assert report["sardet100k"]["captions"]["train"]["captions"] == 5 * fixtures.EXPECTED["sardet100k"]["train"]
     for source, entry in report.items():  # every skipped record comes with the reason a user can act on
         for reason, examples in entry["examples"].items():
             for example in examples:

@@ -172,7 +172,7 @@ def generate(raws, split: str, report: report_lib.BuildReport, with_captions: bo
         seen.add(key)
         if extra is not None:
             example.update(extra(raw))
-        report.keep(raw.source, split)
+        report.keep(raw.source, split, example.get("captions", ()))
         yield key, example
 
 

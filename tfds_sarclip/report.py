@@ -14,6 +14,7 @@ from typing import Any
 from etils import epath
 
 from sarclip_jax.data.formats.caption_csv import AnnotationFileError  # noqa: F401  (raised by the parsers)
+from tfds_sarclip.caption_stats import CaptionStats
 
 REPORT_NAME = "build_report.json"
 FAILED_NAME = "build_report.failed.json"
@@ -40,9 +41,15 @@ class BuildReport:
         self.skipped: collections.Counter = collections.Counter()  # (source, split, reason) -> n
         self.examples: dict[tuple[str, str], list[str]] = collections.defaultdict(list)  # (source, reason)
         self.messages: list[str] = []
+        self.caption_stats: dict[tuple[str, str], CaptionStats] = collections.defaultdict(CaptionStats)
 
-    def keep(self, source: str, split: str) -> None:
+    def keep(self, source: str, split: str, captions=()) -> None:
+        """A record written; its captions feed the repeated-caption statistics (per source and split,
+        and per split over all sources, as training mixes them)."""
         self.kept[(source, split)] += 1
+        if captions:
+            self.caption_stats[(source, split)].add(captions)
+            self.caption_stats[("", split)].add(captions)
 
     def skip(self, source: str, split: str, reason: str, item: str, detail: str = "") -> None:
         self.skipped[(source, split, reason)] += 1
@@ -71,12 +78,15 @@ class BuildReport:
                 if s == source:
                     skipped[split][reason] = n
             out["sources"][source] = {
+                "captions": {split: st.summary() for (s, split), st in sorted(self.caption_stats.items())
+                             if s == source},
                 "kept": kept,
                 "skipped": dict(skipped),
                 "kept_total": sum(kept.values()),
                 "skipped_total": sum(sum(r.values()) for r in skipped.values()),
                 "examples": {reason: list(ex) for (s, reason), ex in sorted(self.examples.items()) if s == source},
             }
+        out["captions"] = {split: st.summary() for (s, split), st in sorted(self.caption_stats.items()) if s == ""}
         out["kept_total"] = sum(self.kept.values())
         out["skipped_total"] = sum(self.skipped.values())
         return out

@@ -101,16 +101,39 @@ def info(args) -> int:
     if not builder.is_prepared():
         print(f"{args.name} is not built in {args.data_dir}; run `sarclip data build {args.name}` first")
         return 1
+    from tfds_sarclip import report as report_lib
+
     print(f"{builder.info.full_name} in {builder.data_dir}")
+    report_path = epath.Path(builder.data_dir) / report_lib.REPORT_NAME
+    stored = json.loads(report_path.read_text()).get("captions", {}) if report_path.exists() else {}
     for split in sorted(builder.info.splits):
         source = tfds.data_source(builder.info.full_name.rsplit("/", 1)[0], split=split,
                                   data_dir=os.path.expanduser(args.data_dir))
         print(f"  {split}: {len(source)} examples")
+        stats = stored.get(split) or _caption_stats(source)
+        if stats and stats["captions"]:
+            fn = stats["false_negatives_per_batch"]
+            print(f"    captions: {stats['captions']} ({stats['distinct_captions']} distinct texts); "
+                  f"{100 * stats['duplicate_rate']:.1f}% also describe another image; expected false negatives "
+                  f"per batch (same caption text, counted as negatives): {fn['64']:.1f} at 64, {fn['1024']:.0f} at 1024")
         if args.show and len(source):
             record = source[0]
             shown = {k: (f"<{len(v)} bytes>" if k == "image" else v) for k, v in record.items()}
             print(f"    first record: {shown}")
     return 0
+
+
+def _caption_stats(source) -> dict | None:
+    """The repeated-caption statistics of a split built before the report held them."""
+    from sarclip_jax.data import records
+    from tfds_sarclip.caption_stats import CaptionStats
+
+    if "captions" not in source.dataset_info.features:
+        return None
+    stats = CaptionStats()
+    for i in range(len(source)):
+        stats.add(records.captions_of(source[i]))
+    return stats.summary()
 
 
 def _synthetic_options(parser) -> None:
