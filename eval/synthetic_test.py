@@ -1,5 +1,7 @@
 """The embedded default's held-out test split: zero-shot over the 6 synthetic classes and
-retrieval with several captions per image (the evaluations the main job runs).
+retrieval with several captions per image, scored as distinct captions (multi_caption) and with
+captions of one text as one (any_match: the synthetic captions repeat across images). The
+evaluations the main job runs.
 
     sarclip eval --config eval/synthetic_test.py --checkpoint runs/default
     sarclip eval --config eval/synthetic_test.py:dataset=sarclip1m/synthetic_smoke --checkpoint runs/smoke
@@ -16,4 +18,5 @@ def get_config(arg=None):
     return ml_collections.ConfigDict({"evals": {
         "zero_shot": dict(kind="zero_shot", templates="sar", classes="synthetic", **data),
         "retrieval": dict(kind="retrieval", protocol="multi_caption", subset_size=0, **data),
+        "retrieval_any_match": dict(kind="retrieval", protocol="any_match", subset_size=0, **data),
     }})

@@ -143,6 +143,27 @@ def test_multi_caption_retrieval_scores_every_caption(data, model, tokenizer):
     assert metrics["retrieval/i2t_r@1"] == pytest.approx(expected["I2T_R@1"])
     assert ev.last.counts["captions_scored"] == len(owner) == 5 * N_TEST
     assert dict(ev.run(model)) == metrics  # the trainer calls run() again and again: nothing carries over
+    kinds = ev.last.to_json()["per_caption_kind"]
+    assert set(kinds) == {"general", "counting", "absolute", "relative", "absolute_count"}
+    assert all(r["captions"] == N_TEST for r in kinds.values())
+
+
+def test_any_match_retrieval_treats_captions_of_one_text_as_one(data, model, tokenizer):
+    from sarclip_jax.text.caption_ids import caption_id
+
+    fields, source = data
+    ev = build_evaluator("retrieval", dict(protocol="any_match", batch_size=8, **fields), tokenizer=tokenizer)
+    metrics = dict(ev.run(model))
+    records = [source[i] for i in range(N_TEST)]
+    captions = [c for r in records for c in (text(x) for x in r["captions"])]
+    owner = np.repeat(np.arange(N_TEST), [len(r["captions"]) for r in records])
+    groups = np.array([caption_id(c) for c in captions])
+    assert len(set(groups.tolist())) < len(captions)  # the synthetic captions do repeat
+    texts = api.encode_text(model, captions, tokenizer)
+    expected = evaluate_retrieval(direct_image_embeddings(model, records), texts, "any_match", owner,
+                                  text_group=groups).metrics
+    assert metrics["retrieval/t2i_r@1"] == pytest.approx(expected["T2I_R@1"])
+    assert ev.last.to_json()["protocol"]["name"] == "any_match"
 
 
 def test_files_prepare_like_stored_records_and_the_clip_pipeline_differs_only_on_float_data(data, tmp_path):

@@ -7,6 +7,7 @@ import pytest
 
 from sarclip_jax.evaluation.classification_metrics import classification_metrics, confusion_matrix, top_k_accuracy
 from sarclip_jax.evaluation.ranking import best_positive_rank, rank_of_targets, top_k_indices
+from sarclip_jax.evaluation import retrieval_metrics
 from sarclip_jax.evaluation.retrieval_metrics import evaluate_retrieval, recall_curve, subset_indices
 
 E1, E2, E3 = np.eye(3, dtype=np.float32)
@@ -169,3 +170,51 @@ def test_top_k_present_only_up_to_the_number_of_classes():
 
 def test_confusion_matrix_counts_pairs():
     assert confusion_matrix(np.array([0, 0, 1]), np.array([1, 1, 1]), 2).tolist() == [[0, 2], [0, 1]]
+
+
+def _plain_rank(scores, positives):
+    """Rank (0-based) of the best positive under the tie rule, by sorting."""
+    order = np.argsort(-scores, kind="stable")
+    return int(min(np.flatnonzero(np.isin(order, positives))))
+
+
+def test_any_match_counts_every_image_of_the_same_text():
+    rng = np.random.default_rng(3)
+    images, texts = rng.normal(size=(6, 8)), rng.normal(size=(11, 8))
+    owner = np.array([0, 0, 1, 2, 2, 3, 4, 4, 5, 5, 1])
+    group = np.array([7, 8, 7, 9, 7, 10, 11, 8, 12, 13, 14])  # text 7 describes images 0, 1 and 2
+    i2t, t2i = retrieval_metrics.retrieval_ranks(images, texts, owner, text_group=group)
+    im, tx = retrieval_metrics.l2_normalize(images), retrieval_metrics.l2_normalize(texts)
+    for i in range(6):
+        mine = set(group[owner == i])
+        assert i2t[i] == _plain_rank(im[i] @ tx.T, np.flatnonzero(np.isin(group, list(mine))))
+    for j in range(11):
+        assert t2i[j] == _plain_rank(tx[j] @ im.T, np.unique(owner[group == group[j]]))
+    # all texts distinct: any_match is multi_caption
+    distinct = retrieval_metrics.retrieval_ranks(images, texts, owner, text_group=np.arange(11))
+    plain = retrieval_metrics.retrieval_ranks(images, texts, owner)
+    np.testing.assert_array_equal(distinct[0], plain[0])
+    np.testing.assert_array_equal(distinct[1], plain[1])
+    result = retrieval_metrics.evaluate_retrieval(images, texts, "any_match", text_image=owner, text_group=group)
+    assert result.protocol == "any_match" and "any_match" in retrieval_metrics.PROTOCOLS
+    with pytest.raises(ValueError, match="needs text_group"):
+        retrieval_metrics.evaluate_retrieval(images, texts, "any_match", text_image=owner)
+
+
+def test_recall_per_caption_kind():
+    rng = np.random.default_rng(4)
+    images, texts = rng.normal(size=(5, 8)), rng.normal(size=(9, 8))
+    owner = np.array([0, 0, 1, 1, 2, 3, 3, 4, 4])
+    kinds = ["general", "counting", "general", "counting", "general", "general", "counting", "general", "counting"]
+    result = retrieval_metrics.evaluate_retrieval(images, texts, "multi_caption", text_image=owner, ks=(1, 2),
+                                                  text_kinds=kinds)
+    im, tx = retrieval_metrics.l2_normalize(images), retrieval_metrics.l2_normalize(texts)
+    sel = np.flatnonzero(np.array(kinds) == "counting")  # images 0, 1, 3, 4 have a counting caption
+    t2i = [_plain_rank(tx[j] @ im.T, [owner[j]]) for j in sel]
+    own = [0, 1, 3, 4]
+    i2t = [_plain_rank(im[i] @ tx[sel].T, np.flatnonzero(owner[sel] == i)) for i in own]
+    counting = result.per_kind["counting"]
+    assert counting["captions"] == 4
+    assert counting["T2I_R@1"] == 100 * np.mean(np.array(t2i) < 1)
+    assert counting["I2T_R@2"] == 100 * np.mean(np.array(i2t) < 2)
+    assert set(result.per_kind) == {"general", "counting"}

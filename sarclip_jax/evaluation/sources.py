@@ -81,6 +81,7 @@ class Item:
     image: ImageRef
     captions: tuple[str, ...] = ()
     label: int = -1
+    kinds: tuple[str, ...] = ()  # each caption's kind (records.caption_kinds_of); () when unknown
 
 
 @dataclasses.dataclass
@@ -160,11 +161,13 @@ def _from_tfds(cfg, want: str, source) -> EvalSet:
         record = source[i]
         key = records.text_of(record.get("image_id", i))
         if want == "captions":
-            captions = tuple(c for c in (records.text_of(x).strip() for x in record.get("captions", [])) if c)
-            if not captions:
+            pairs = [(records.text_of(x).strip(), kind) for x, kind in zip(record.get("captions", []),
+                                                                            records.caption_kinds_of(record))]
+            pairs = [(c, kind) for c, kind in pairs if c]
+            if not pairs:
                 skipped["no_caption"].append(key)
                 continue
-            rows.append((i, key, captions, None))
+            rows.append((i, key, tuple(pairs), None))
         else:
             raw = record.get("label")
             if raw is None or (not isinstance(raw, (int, np.integer)) and not records.text_of(raw)):
@@ -176,7 +179,8 @@ def _from_tfds(cfg, want: str, source) -> EvalSet:
         return ImageRef("tfds", index, key=key, source=source)
 
     if want == "captions":
-        items = [Item(key, image(i, key), captions) for i, key, captions, _ in rows]
+        items = [Item(key, image(i, key), tuple(c for c, _ in pairs), kinds=tuple(k for _, k in pairs))
+                 for i, key, pairs, _ in rows]
         return EvalSet(cfg.dataset, split, items, [], dict(skipped))
     if label_names is not None:  # ClassLabel: integer labels, names from the dataset info
         items = [Item(key, image(i, key), (), int(raw)) for i, key, _, raw in rows]
@@ -231,7 +235,7 @@ def _from_csv(cfg) -> EvalSet:
     roots = [path.parent] + ([epath.Path(cfg.image_root)] if cfg.get("image_root") else [])
     scale = _float_scale(cfg)
     items, skipped = [], collections.defaultdict(list)
-    for image_path, caption in caption_csv.read_rows(path):
+    for image_path, caption, kind in caption_csv.read_rows_with_kinds(path):
         if not caption:
             skipped["no_caption"].append(image_path)
             continue
@@ -246,5 +250,5 @@ def _from_csv(cfg) -> EvalSet:
             continue
         image = (ImageRef("missing", None, key=image_path) if resolved is None
                  else _file_image(resolved, scale, image_path))
-        items.append(Item(image_path, image, (caption,)))
+        items.append(Item(image_path, image, (caption,), kinds=(kind,)))
     return EvalSet(str(path), "csv", items, [], dict(skipped))
