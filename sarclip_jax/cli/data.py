@@ -136,6 +136,44 @@ def _caption_stats(source) -> dict | None:
     return stats.summary()
 
 
+def overlap(args) -> int:
+    import ml_collections
+    from tqdm import tqdm
+
+    from sarclip_jax.data import tfds_source
+    from sarclip_jax.data.overlap import NEAR_DISTANCE
+    from sarclip_jax.evaluation import overlap as overlap_lib
+    from sarclip_jax.evaluation import sources
+
+    threshold = NEAR_DISTANCE if args.threshold is None else args.threshold
+    train = tfds_source.open_source(args.train, args.train_split, os.path.expanduser(args.data_dir))
+    where = epath.Path(args.eval)
+    if where.is_dir():
+        cfg, want = dict(folder=args.eval, split=args.eval_split), "label"
+    elif where.suffix.lower() in (".csv", ".tsv"):
+        cfg, want = dict(csv=args.eval), "captions"
+    else:
+        cfg = dict(dataset=args.eval, split=args.eval_split, data_dir=os.path.expanduser(args.eval_data_dir or args.data_dir))
+        want = "captions"
+    cfg = ml_collections.ConfigDict(cfg)
+    try:
+        eval_set = sources.open_set(cfg, want)
+    except ValueError:
+        if want != "captions" or "dataset" not in cfg:
+            raise
+        eval_set = sources.open_set(cfg, "label")  # a labelled TFDS set without captions
+    with tqdm(total=len(train) + len(eval_set.items), desc="hashing images", unit="img") as bar:
+        found = overlap_lib.find_overlap(train, eval_set, train_name=args.train, train_split=args.train_split,
+                                         threshold=threshold, progress=bar.update)
+    written = found.write(args.out, train, eval_set)
+    c = found.counts()
+    print(f"{c['eval_images_overlapping']} of {c['eval_images']} evaluation images have a copy in {args.train} "
+          f"({args.train_split}): {c['exact_pairs']} exact, {c['near_pairs']} near (distance <= {threshold}); "
+          f"{c['train_images_to_exclude']} training records to leave out")
+    print(f"report: {written['markdown']}; leave them out with data.exclude={written['json']}")
+    return 0
+
+
 def _synthetic_options(parser) -> None:
     for key, kind in (("num_train", int), ("num_validation", int), ("num_test", int), ("image_size", int),
                       ("seed", int), ("float_fraction", float)):
@@ -162,3 +200,15 @@ def register(subparsers) -> None:
     i.add_argument("--show", action="store_true", help="print each split's first record")
     _synthetic_options(i)
     i.set_defaults(func=info)
+
+    o = sub.add_parser("overlap", help="images of an evaluation set that are also in a training split")
+    o.add_argument("--train", required=True, help="the training dataset, DATASET/CONFIG")
+    o.add_argument("--data_dir", required=True, help="TFDS data directory of the training dataset")
+    o.add_argument("--train_split", default="train")
+    o.add_argument("--eval", required=True, help="an evaluation DATASET/CONFIG, an ImageFolder folder or a caption CSV")
+    o.add_argument("--eval_split", default="test", help="split of an evaluation dataset or folder")
+    o.add_argument("--eval_data_dir", default=None, help="TFDS data directory of the evaluation dataset (default --data_dir)")
+    o.add_argument("--threshold", type=int, default=None,
+                   help="near copies: largest Hamming distance of 256 bits (default sarclip_jax.data.overlap.NEAR_DISTANCE)")
+    o.add_argument("--out", default="overlap", help="folder for overlap.json, overlap.md and overlap.png")
+    o.set_defaults(func=overlap)

@@ -6,6 +6,11 @@ normalise, one caption drawn at random and tokenized -> batch (remainder dropped
 draw comes from Grain's per-position generator, so a position always yields the same example:
 the iterator's state (`get_state` / Orbax's grain handler) resumes batch for batch.
 
+Records left out of training: `exclude` names an overlap.json written by `sarclip data overlap`
+(its `exclude` list: training records that are copies of evaluation images) or a JSON list of
+record indices. They are removed before sharding, so the shards, the shuffle and a resumed run
+stay deterministic; the count is logged.
+
 Bad records in training: a record that cannot be read, decoded or turned into a finite image is
 replaced by the next readable record of the process's shard (in source order), drawn with the
 same per-position generator, so batches keep their size and a resumed run still sees the same
@@ -72,6 +77,7 @@ class PipelineConfig:
     # train: relative weight of each caption kind when one caption is drawn per image (kinds not
     # named weigh 1; empty: uniform over the image's captions), e.g. {"counting": 2, "general": 0.5}
     caption_weights: dict[str, float] = dataclasses.field(default_factory=dict)
+    exclude: str = ""  # train: an overlap.json (or a JSON list of record indices) to leave out
     mean: tuple[float, float, float] = sar_transforms.OPENAI_MEAN
     std: tuple[float, float, float] = sar_transforms.OPENAI_STD
 
@@ -138,15 +144,41 @@ class _Tokenize:
         return state
 
 
+def excluded_indices(cfg: PipelineConfig, num_records: int) -> np.ndarray:
+    """Sorted training record indices that `cfg.exclude` leaves out (empty without one)."""
+    if not cfg.exclude:
+        return np.zeros(0, np.int64)
+    import json
+
+    from etils import epath
+
+    path = epath.Path(cfg.exclude)
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"data.exclude={cfg.exclude}: not a readable JSON file ({type(e).__name__}: {e})") from e
+    if isinstance(content, dict):  # an overlap.json: check it was made for this training split
+        train = content.get("train", {})
+        if train.get("dataset") not in (None, cfg.dataset) or train.get("split") not in (None, cfg.split):
+            raise ValueError(f"data.exclude={cfg.exclude} lists records of {train.get('dataset')} "
+                             f"({train.get('split')}), not of {cfg.dataset} ({cfg.split})")
+        content = content.get("exclude", [])
+    indices = np.unique(np.asarray(content, np.int64))
+    if indices.size and (indices[0] < 0 or indices[-1] >= num_records):
+        raise ValueError(f"data.exclude={cfg.exclude}: record index out of range [0, {num_records})")
+    return indices
+
+
 class TrainTransform:
-    """source index, rng -> {"image": (S, S, 3) float32, "text": (L,) int32}. A bad record is
-    replaced by the next readable one of this process's shard (see the module docstring)."""
+    """position in this process's shard, rng -> {"image": (S, S, 3) float32, "text": (L,) int32}.
+    A bad record is replaced by the next readable one of the shard (see the module docstring)."""
 
     def __init__(self, cfg: PipelineConfig, source, tokenizer: str | Callable | None = None, shard_index: int = 0,
-                 shard_count: int = 1):
+                 shard_count: int = 1, shard: Sequence[int] | None = None):
         self.cfg, self.source = cfg, source
-        self.shard_index, self.shard_count = shard_index, shard_count
-        self.shard_len = len(range(shard_index, len(source), shard_count))
+        # The source indices of this process's shard, in source order.
+        self.shard = np.asarray(range(shard_index, len(source), shard_count) if shard is None else shard, np.int64)
+        self.shard_len = len(self.shard)
         self.tokenize = _Tokenize(tokenizer if tokenizer is not None else cfg.tokenizer, cfg.context_length)
 
     def prepare(self, record: dict, rng: np.random.Generator) -> tuple[str, np.ndarray]:
@@ -159,11 +191,10 @@ class TrainTransform:
             raise ValueError("non-finite pixels after preprocessing")
         return caption, image
 
-    def __call__(self, index: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        local = (index - self.shard_index) // self.shard_count
+    def __call__(self, position: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         tried, last = [], None
         for k in range(min(MAX_BAD_IN_A_ROW, self.shard_len)):
-            j = self.shard_index + (local + k) % self.shard_len * self.shard_count
+            j = int(self.shard[(position + k) % self.shard_len])
             record = None
             try:
                 record = self.source[j]
@@ -195,15 +226,25 @@ def train_dataset(source, cfg: PipelineConfig, global_batch: int, shard_index: i
     if not 0 <= shard_index < shard_count:
         raise ValueError(f"shard_index {shard_index} out of range for {shard_count} processes")
     per_process = global_batch // shard_count
-    # Source indices of this process's shard; the transform reads them, so that it can replace a bad one.
-    ds = grain.MapDataset.range(len(source))[shard_index::shard_count]
-    if len(ds) == 0:
-        raise ValueError(f"process {shard_index} of {shard_count} has no record ({len(source)} in the split)")
+    excluded = excluded_indices(cfg, len(source))
+    kept = np.setdiff1d(np.arange(len(source)), excluded)
+    if excluded.size and shard_index == 0:
+        import logging
+
+        logging.getLogger(__name__).info("data.exclude: %d of %d training records left out", excluded.size,
+                                         len(source))
+    shard = kept[shard_index::shard_count]
+    if len(shard) == 0:
+        raise ValueError(f"process {shard_index} of {shard_count} has no record ({len(kept)} in the split"
+                         f"{f' after {excluded.size} excluded' if excluded.size else ''})")
+    # Positions in this process's shard; the transform maps them to source indices, so that it can
+    # replace a bad record with the next one of the shard.
+    ds = grain.MapDataset.range(len(shard))
     ds = ds.shuffle(seed=seed).repeat()
     # Each process draws its own augmentations: with one seed everywhere, position i of every
     # process would get the same caption index and the same speckle field.
     draw_seed = int(np.random.SeedSequence([seed, shard_index]).generate_state(1)[0])
-    ds = ds.random_map(TrainTransform(cfg, source, tokenizer, shard_index, shard_count), seed=draw_seed)
+    ds = ds.random_map(TrainTransform(cfg, source, tokenizer, shard_index, shard_count, shard), seed=draw_seed)
     return _iterate(ds, cfg, per_process, drop_remainder=True)
 
 

@@ -83,3 +83,16 @@ def few_shot_png(shots: Sequence[int], mean: Sequence[float], std: Sequence[floa
     ax.legend(loc="lower right")
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
+
+
+def image_pairs_png(pairs: Sequence[tuple[np.ndarray, np.ndarray]], titles: Sequence[tuple[str, str]],
+                    path: epath.Path) -> epath.Path:
+    """One row per pair of grey [0, 1] images, side by side, each with its title."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(pairs), 2, figsize=(4, 2 * len(pairs)), squeeze=False)
+    for row, images, names in zip(axes, pairs, titles):
+        for ax, image, name in zip(row, images, names):
+            ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+            ax.set_title(name[-40:], fontsize=6)
+            ax.axis("off")
+    return _save(fig, epath.Path(path))
