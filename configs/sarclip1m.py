@@ -31,7 +31,8 @@ def get_config(arg=None):
     c.loss = dict(kind="clip", block_size=1024)
     c.dataset_build = dict(enabled=False)
     c.data = dict(dataset=a.dataset, data_dir=a.data_dir, split="train", image_size=_image_size(a.model),
-                  tokenizer="clip", context_length=77, num_workers=8, read_threads=4)
+                  tokenizer="clip", context_length=77, num_workers=8, read_threads=4,
+                  exclude="")  # exclude: an overlap.json of `sarclip data overlap` (records left out)
     c.mesh = dict(data=-1, fsdp=a.fsdp, tensor=a.tensor)
     c.batch_size = a.batch_size
     c.accum_steps = 1
