@@ -13,6 +13,12 @@ draw one per visit, so 10 epochs of rows = 10 x 1.7M / 1024 = 16,602 steps.
 The dataset must be built first (`sarclip data build sarclip1m/release --manual_dir ...`, or
 `sarclip1m/sources`). Weights trained from OpenAI's CLIP (OpenAI, RemoteCLIP) use QuickGELU:
 choose the `-quickgelu` model name for them.
+
+Leave-one-source-out (as SARVLM's "without MSTAR" checkpoint): `holdout=mstar` (any source name
+of sarclip1m/sources) leaves that source's records out of training and adds its zero-shot job on
+the dataset's test split, restricted to that source:
+
+    sarclip train --config configs/sarclip1m.py:dataset=sarclip1m/sources,holdout=mstar --workdir ...
 """
 
 import ml_collections
@@ -24,7 +30,8 @@ ROWS_PER_EPOCH = 1_700_000
 
 def get_config(arg=None):
     a = parse_arg(arg, model="ViT-B-32", init_from="", dataset="sarclip1m/release",
-                  data_dir="~/tensorflow_datasets", batch_size=1024, epochs=10, fsdp=1, tensor=1, smoke=False)
+                  data_dir="~/tensorflow_datasets", batch_size=1024, epochs=10, fsdp=1, tensor=1, smoke=False,
+                  holdout="")
     c = ml_collections.ConfigDict()
     c.seed = 0
     c.model = dict(name=a.model, dtype="bfloat16", param_dtype="float32", remat="dots", init_from=a.init_from)
@@ -32,7 +39,8 @@ def get_config(arg=None):
     c.dataset_build = dict(enabled=False)
     c.data = dict(dataset=a.dataset, data_dir=a.data_dir, split="train", image_size=_image_size(a.model),
                   tokenizer="clip", context_length=77, num_workers=8, read_threads=4,
-                  exclude="")  # exclude: an overlap.json of `sarclip data overlap` (records left out)
+                  exclude="",  # an overlap.json of `sarclip data overlap` (records left out)
+                  exclude_sources=[])  # sources left out (see holdout)
     c.mesh = dict(data=-1, fsdp=a.fsdp, tensor=a.tensor)
     c.batch_size = a.batch_size
     c.accum_steps = 1
@@ -46,6 +54,11 @@ def get_config(arg=None):
         retrieval=dict(kind="retrieval", dataset=a.dataset, split="test", data_dir=a.data_dir,
                        protocol="one_to_one", subset_size=5000, batch_size=256),
     )
+    if a.holdout:
+        c.data.exclude_sources = [a.holdout]
+        c.evals[f"{a.holdout}_zero_shot"] = dict(
+            kind="zero_shot", dataset=a.dataset, split="test", data_dir=a.data_dir, source=a.holdout,
+            templates="sar", classes="mstar" if a.holdout == "mstar" else None, batch_size=256)
     c.tensorboard = True
     c.peak_flops = 0.0
     c.distributed = dict(mode="auto", coordinator_address="", num_processes=0, process_id=-1)

@@ -8,8 +8,9 @@ the iterator's state (`get_state` / Orbax's grain handler) resumes batch for bat
 
 Records left out of training: `exclude` names an overlap.json written by `sarclip data overlap`
 (its `exclude` list: training records that are copies of evaluation images) or a JSON list of
-record indices. They are removed before sharding, so the shards, the shuffle and a resumed run
-stay deterministic; the count is logged.
+record indices; `exclude_sources` leaves out every record of the named sources (the records'
+`source` field, read once at start: leave-one-source-out training). They are removed before
+sharding, so the shards, the shuffle and a resumed run stay deterministic; the counts are logged.
 
 Bad records in training: a record that cannot be read, decoded or turned into a finite image is
 replaced by the next readable record of the process's shard (in source order), drawn with the
@@ -78,6 +79,7 @@ class PipelineConfig:
     # named weigh 1; empty: uniform over the image's captions), e.g. {"counting": 2, "general": 0.5}
     caption_weights: dict[str, float] = dataclasses.field(default_factory=dict)
     exclude: str = ""  # train: an overlap.json (or a JSON list of record indices) to leave out
+    exclude_sources: tuple[str, ...] = ()  # train: source datasets left out (leave-one-source-out)
     mean: tuple[float, float, float] = sar_transforms.OPENAI_MEAN
     std: tuple[float, float, float] = sar_transforms.OPENAI_STD
 
@@ -169,6 +171,20 @@ def excluded_indices(cfg: PipelineConfig, num_records: int) -> np.ndarray:
     return indices
 
 
+def source_indices(source, names: Sequence[str]) -> np.ndarray:
+    """Sorted indices of the records whose `source` field is one of `names` (a scan of the split)."""
+    if not names:
+        return np.zeros(0, np.int64)
+    wanted = set(names)
+    found = [i for i in range(len(source)) if records.text_of(source[i].get("source", "")) in wanted]
+    if not found:
+        import logging
+
+        logging.getLogger(__name__).warning("data.exclude_sources=%s: no record of these sources in the split",
+                                            sorted(wanted))
+    return np.asarray(found, np.int64)
+
+
 class TrainTransform:
     """position in this process's shard, rng -> {"image": (S, S, 3) float32, "text": (L,) int32}.
     A bad record is replaced by the next readable one of the shard (see the module docstring)."""
@@ -226,13 +242,13 @@ def train_dataset(source, cfg: PipelineConfig, global_batch: int, shard_index: i
     if not 0 <= shard_index < shard_count:
         raise ValueError(f"shard_index {shard_index} out of range for {shard_count} processes")
     per_process = global_batch // shard_count
-    excluded = excluded_indices(cfg, len(source))
+    excluded = np.union1d(excluded_indices(cfg, len(source)), source_indices(source, cfg.exclude_sources))
     kept = np.setdiff1d(np.arange(len(source)), excluded)
     if excluded.size and shard_index == 0:
         import logging
 
-        logging.getLogger(__name__).info("data.exclude: %d of %d training records left out", excluded.size,
-                                         len(source))
+        logging.getLogger(__name__).info("data.exclude / exclude_sources: %d of %d training records left out",
+                                         excluded.size, len(source))
     shard = kept[shard_index::shard_count]
     if len(shard) == 0:
         raise ValueError(f"process {shard_index} of {shard_count} has no record ({len(kept)} in the split"

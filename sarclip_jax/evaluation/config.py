@@ -12,7 +12,7 @@ from sarclip_jax.data import sar_radiometry
 # Fields every evaluator reads (data fields are described in sarclip_jax/evaluation/sources.py).
 COMMON = dict(
     kind="", name="",  # name: metric prefix and report folder; default the kind
-    dataset="", folder="", csv="", image_root="", split="test", data_dir=None,
+    dataset="", folder="", csv="", image_root="", split="test", data_dir=None, source="",
     float_scale="amplitude", classes=None,
     batch_size=64, text_batch_size=256, workers=2, max_items=0,
     image_pipeline="sar", radiometry=None,

@@ -4,7 +4,8 @@ Config fields (exactly one of `dataset`, `folder`, `csv`):
 
     dataset="sarclip1m/synthetic", split="test", data_dir=...   a TFDS dataset written by
         tfds_sarclip (read with tfds.data_source); captions from `captions`, labels from
-        `label` (a ClassLabel, or text such as the synthetic set's class word)
+        `label` (a ClassLabel, or text such as the synthetic set's class word); with
+        source="mstar", only the records of that source (sarclip1m/sources mixes seven)
     folder="/data/MSTAR_SOC/test"                                  a plain folder of class
         sub-folders (or <split>/<class>/ with `split`); classes are the sorted folder names
     csv="/data/sarclip/retrieval_file_list.csv"                    an OpenCLIP CSV/TSV of
@@ -157,8 +158,11 @@ def _from_tfds(cfg, want: str, source) -> EvalSet:
     label_names = _class_label_names(source) if want == "label" else None
     skipped: dict[str, list[str]] = collections.defaultdict(list)
     rows = []
+    only = cfg.get("source") or ""
     for i in range(len(source)):
         record = source[i]
+        if only and records.text_of(record.get("source", "")) != only:
+            continue
         key = records.text_of(record.get("image_id", i))
         if want == "captions":
             pairs = [(records.text_of(x).strip(), kind) for x, kind in zip(record.get("captions", []),
