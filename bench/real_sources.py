@@ -17,9 +17,8 @@ import collections
 import numpy as np
 from etils import epath
 
-from tfds_sarclip import features
+from tfds_sarclip import features, sources
 from tfds_sarclip import report as report_lib
-from tfds_sarclip import sources
 
 
 def border_median(band: np.ndarray, width: int = 4) -> float:
