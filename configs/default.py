@@ -27,7 +27,7 @@ def get_config(arg=None):
     c = ml_collections.ConfigDict()
     c.seed = 0
 
-    c.model = dict(name="tiny", dtype="float32", param_dtype="float32", remat="none", init_from="")
+    c.model = dict(name="tiny", dtype="float32", param_dtype="float32", remat="none", attention="xla", init_from="")
     c.loss = dict(kind="clip", block_size=1024)
 
     # Built when missing (one process only); sizes are the synthetic generator's.

@@ -34,7 +34,8 @@ def get_config(arg=None):
                   holdout="")
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.model = dict(name=a.model, dtype="bfloat16", param_dtype="float32", remat="dots", init_from=a.init_from)
+    c.model = dict(name=a.model, dtype="bfloat16", param_dtype="float32", remat="dots", attention="xla",
+                   init_from=a.init_from)
     c.loss = dict(kind="clip", block_size=1024)
     c.dataset_build = dict(enabled=False)
     c.data = dict(dataset=a.dataset, data_dir=a.data_dir, split="train", image_size=_image_size(a.model),

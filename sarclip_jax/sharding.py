@@ -14,6 +14,11 @@ kept whole (and reported), since tiny test models cannot split 3 heads over 2 de
 
     mesh = make_mesh(MeshConfig(data=-1, fsdp=2, tensor=1))
     shardings = param_shardings(nnx.state(model, nnx.Param), mesh)
+
+Activations are named too (`batch`, `act_heads`, ...; `ACTIVATION_RULES`): inside
+`with activation_mesh(mesh):` the models pin them with `constrain`, so that GSPMD keeps the batch
+split and gathers FSDP weights, instead of spreading the weights' `embed` split onto activations
+(which replicates the batch on every device). Outside such a block `constrain` does nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +48,16 @@ LOGICAL_RULES: tuple[tuple[str, str | None], ...] = (
     ("vocab", "tensor"),
     ("proj", None),
     ("norm", None),
+)
+
+# Activations: the batch is split over every batch axis, heads and MLP units over `tensor`; the
+# residual stream's width stays whole (FSDP gathers weights, not activations).
+ACTIVATION_RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
+    ("batch", BATCH_AXES),
+    ("length", None),
+    ("act_embed", None),
+    ("act_heads", "tensor"),
+    ("act_mlp", "tensor"),
 )
 
 log = logging.getLogger(__name__)
@@ -149,3 +164,47 @@ def global_batch(local: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.A
 def batch_divisor(mesh: Mesh) -> int:
     """The global batch must be a multiple of this (the number of batch shards)."""
     return math.prod(mesh.shape[a] for a in BATCH_AXES)
+
+
+def activation_mesh(mesh: Mesh):
+    """Context in which `constrain` pins activations to `mesh` (usable inside jit)."""
+    return jax.sharding.use_abstract_mesh(mesh.abstract_mesh)
+
+
+def _context_mesh():
+    """The mesh set by `activation_mesh`, or None."""
+    mesh = jax.sharding.get_abstract_mesh()
+    return None if mesh.empty or not set(MESH_AXES) <= set(mesh.axis_names) else mesh
+
+
+def _activation_spec(shape: tuple[int, ...], logical_axes: Sequence[str | None], mesh) -> P:
+    if len(logical_axes) != len(shape):
+        raise ValueError(f"activation axes {tuple(logical_axes)} do not match shape {shape}")
+    table = dict(ACTIVATION_RULES)
+    spec = []
+    for dim, name in zip(shape, logical_axes):
+        axes = table[name] if name is not None else None
+        axes = (axes,) if isinstance(axes, str) else tuple(axes or ())
+        axes = tuple(a for a in axes if mesh.shape[a] > 1)
+        spec.append(axes if axes and dim % math.prod(mesh.shape[a] for a in axes) == 0 else None)
+    return P(*spec)
+
+
+def constrain(x: jax.Array, logical_axes: Sequence[str | None]) -> jax.Array:
+    """x with its activation sharding pinned by ACTIVATION_RULES, when a mesh with this module's
+    axes is in context; x itself otherwise. A mesh axis that does not divide its dimension is
+    dropped (a small evaluation batch stays whole)."""
+    mesh = _context_mesh()
+    if mesh is None:
+        return x
+    return jax.lax.with_sharding_constraint(x, _activation_spec(x.shape, logical_axes, mesh))
+
+
+def per_shard(fn, logical_axes: Sequence[str | None], *xs: jax.Array) -> jax.Array:
+    """fn(*xs), run on each device's shard when a mesh is in context (for kernels the compiler
+    cannot partition, such as Pallas calls). Every x and the result share `logical_axes`."""
+    mesh = _context_mesh()
+    if mesh is None:
+        return fn(*xs)
+    spec = _activation_spec(xs[0].shape, logical_axes, mesh)
+    return jax.shard_map(fn, mesh=mesh, in_specs=(spec,) * len(xs), out_specs=spec, check_vma=False)(*xs)

@@ -138,3 +138,71 @@ def test_bad_inputs_and_configs_give_clear_errors():
     with pytest.raises(ValueError, match=r"not a multiple of vision.patch_size"):
         cfg.replace(vision=dataclasses.replace(cfg.vision, image_size=65))
     assert CLIPConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def _reference_attention(q, k, v, causal):
+    """softmax(q k^T / sqrt(d)) v written out in float32, with the causal mask as -inf."""
+    q, k, v = (np.asarray(x, np.float32) for x in (q, k, v))
+    scores = np.einsum("bthd,bshd->bhts", q, k) / np.sqrt(q.shape[-1])
+    if causal:
+        t = q.shape[1]
+        scores = np.where(np.tril(np.ones((t, t), bool)), scores, -np.inf)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    return np.einsum("bhts,bshd->bthd", probs, v)
+
+
+def _qkv(length, dtype, seed=0):
+    keys = jax.random.split(jax.random.PRNGKey(seed), 3)
+    return [jax.random.normal(key, (2, length, 2, 64), jnp.float32).astype(dtype) for key in keys]
+
+
+def _attend(implementation, *args, **kw):
+    from jax.experimental.pallas import tpu as pltpu
+
+    from sarclip_jax.models.attention import attend
+
+    if implementation == "pallas":  # the TPU kernel, interpreted on the CPU
+        with pltpu.force_tpu_interpret_mode():
+            return attend(*args, implementation="pallas", **kw)
+    return attend(*args, implementation=implementation, **kw)
+
+
+@pytest.mark.parametrize("implementation", ["xla", "pallas"])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("dtype,tol", [(jnp.float32, 1e-5), (jnp.bfloat16, 2e-2)])
+def test_attention_kernels_equal_the_written_out_softmax(implementation, causal, dtype, tol):
+    # 77 (the text context) is no multiple of the Pallas tile: the padded keys must stay masked.
+    q, k, v = _qkv(77, dtype)
+    got = np.asarray(_attend(implementation, q, k, v, causal=causal), np.float32)
+    want = _reference_attention(q, k, v, causal)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=tol, rtol=tol)
+
+
+def test_pallas_attention_gradients_equal_xla():
+    q, k, v = _qkv(20, jnp.float32, seed=1)
+    w = jax.random.normal(jax.random.PRNGKey(2), q.shape)
+
+    def grads(implementation):
+        from jax.experimental.pallas import tpu as pltpu
+
+        loss = lambda q, k, v: jnp.sum(w * _attend(implementation, q, k, v, causal=True))
+        with pltpu.force_tpu_interpret_mode():  # the backward kernels are traced here
+            return jax.grad(loss, argnums=(0, 1, 2))(q, k, v)
+
+    for got, want in zip(grads("pallas"), grads("xla")):
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_attention_option_selects_the_kernel_and_rejects_unknown_ones():
+    q, k, v = _qkv(8, jnp.float32)
+    with pytest.raises(ValueError, match="attention implementation 'flash'"):
+        _attend("flash", q, k, v, causal=False)
+    with pytest.raises(ValueError, match="attention='flash' is not one of"):
+        get_model_config("tiny", attention="flash")
+    from sarclip_jax.models.params import abstract_model
+
+    model = abstract_model(get_model_config("tiny", attention="pallas"))
+    assert model.visual.transformer.resblocks.attn.implementation == "pallas"
+    assert model.text.transformer.resblocks.attn.implementation == "pallas"

@@ -51,3 +51,13 @@ def test_plan_command_end_to_end(tmp_path, capsys):
     assert "| v5e:2x2 |" in printed and "fits" in printed
     (entry,) = json.loads(out.read_text())["plans"]
     assert entry["fits"] and entry["topology"] == "v5e:2x2" and entry["images_per_s"] > 0
+
+
+def test_fsdp_keeps_activations_split_over_the_batch():
+    # With weights split over fsdp, GSPMD used to spread that split onto the residual stream and
+    # replicate the batch on every chip; the towers now pin activations to the batch split.
+    cfg = apply_overrides(load_config(TINY), ["batch_size=16", "mesh.data=1", "mesh.fsdp=4"])
+    hlo = aot.compile_train_step(cfg, "v5e:2x2").compiled.as_text()
+    tokens = r"(65|77)"  # the tiny image tower's 8x8 patches + class token; the text context
+    assert re.search(rf"\[4,{tokens},", hlo)  # 4 images or texts per chip
+    assert not re.search(rf"\[16,{tokens},", hlo)  # never the whole batch's activations on one chip

@@ -13,6 +13,7 @@ from typing import Any
 POOL_TYPES = ("argmax", "eos", "first", "last")
 REMAT_POLICIES = ("none", "full", "dots")
 DTYPES = ("float32", "bfloat16", "float16")
+ATTENTION = ("xla", "cudnn", "pallas")  # sarclip_jax.models.attention.IMPLEMENTATIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,11 +62,15 @@ class CLIPConfig:
     # Compile the blocks one after another instead of under lax.scan: XLA's cost analysis then
     # counts every block (it counts a loop body once); compile time grows with depth.
     unroll_layers: bool = False
+    # Attention kernel: "xla" (portable), "cudnn" (fused, CUDA GPUs, 16-bit compute) or
+    # "pallas" (TPU flash attention); all compute the same function.
+    attention: str = "xla"
 
     def __post_init__(self):
         _check_choice("dtype", self.dtype, DTYPES)
         _check_choice("param_dtype", self.param_dtype, DTYPES)
         _check_choice("remat", self.remat, REMAT_POLICIES)
+        _check_choice("attention", self.attention, ATTENTION)
         _check_choice("text.pool_type", self.text.pool_type, POOL_TYPES)
         v, t = self.vision, self.text
         if v.image_size % v.patch_size:

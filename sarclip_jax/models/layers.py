@@ -19,6 +19,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from sarclip_jax.models.attention import attend
+from sarclip_jax.sharding import constrain
+
 Initializer = Callable[[jax.Array, tuple[int, ...], jnp.dtype], jax.Array]
 
 LN_EPS = 1e-5  # torch.nn.LayerNorm's default, which OpenCLIP uses
@@ -77,18 +80,21 @@ class Linear(nnx.Module):
 class MultiheadAttention(nnx.Module):
     """torch.nn.MultiheadAttention's computation (fused q/k/v projection, then out_proj)."""
 
-    def __init__(self, width: int, heads: int, *, std_in: float, std_out: float, dtype, param_dtype, rngs):
+    def __init__(self, width: int, heads: int, *, std_in: float, std_out: float, dtype, param_dtype, rngs,
+                 implementation: str = "xla"):
         head_dim = width // heads
         self.in_proj_weight = param(
             rngs, normal(std_in), (width, 3, heads, head_dim), param_dtype, ("embed", None, "heads", "head_dim"))
         self.in_proj_bias = param(rngs, zeros, (3, heads, head_dim), param_dtype, (None, "heads", "head_dim"))
         self.out_proj = _OutProj(heads, head_dim, width, std=std_out, param_dtype=param_dtype, rngs=rngs)
         self.dtype = dtype
+        self.implementation = implementation
 
     def __call__(self, x: jax.Array, *, causal: bool) -> jax.Array:
         w = self.in_proj_weight[...].astype(self.dtype)
         qkv = jnp.einsum("bte,ekhd->kbthd", x, w) + self.in_proj_bias[...].astype(self.dtype)[:, None, None]
-        out = jax.nn.dot_product_attention(qkv[0], qkv[1], qkv[2], is_causal=causal)
+        qkv = constrain(qkv, (None, "batch", "length", "act_heads", None))
+        out = attend(qkv[0], qkv[1], qkv[2], causal=causal, implementation=self.implementation)
         return self.out_proj(out)
 
 
@@ -109,26 +115,30 @@ class Mlp(nnx.Module):
         self.activation = activation
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return self.c_proj(self.activation(self.c_fc(x)))
+        hidden = constrain(self.c_fc(x), ("batch", "length", "act_mlp"))
+        return self.c_proj(self.activation(hidden))
 
 
 class ResidualAttentionBlock(nnx.Module):
     """Pre-LN block: x + attn(ln_1(x)), then + mlp(ln_2(x))."""
 
-    def __init__(self, width: int, heads: int, mlp_ratio: float, layers: int, *, quick: bool, dtype, param_dtype, rngs):
+    def __init__(self, width: int, heads: int, mlp_ratio: float, layers: int, *, quick: bool, dtype, param_dtype, rngs,
+                 attention: str = "xla"):
         # CLIP's initialisation (OpenCLIP's text tower): residual outputs shrink with depth.
         attn_std = width**-0.5
         proj_std = attn_std * (2 * layers) ** -0.5
         fc_std = (2 * width) ** -0.5
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         self.ln_1 = LayerNorm(width, param_dtype=param_dtype, rngs=rngs)
-        self.attn = MultiheadAttention(width, heads, std_in=attn_std, std_out=proj_std, **kw)
+        self.attn = MultiheadAttention(width, heads, std_in=attn_std, std_out=proj_std, implementation=attention, **kw)
         self.ln_2 = LayerNorm(width, param_dtype=param_dtype, rngs=rngs)
         hidden = int(width * mlp_ratio)
         act = quick_gelu if quick else gelu
         self.mlp = Mlp(width, hidden, act, std_fc=fc_std, std_proj=proj_std, **kw)
 
     def __call__(self, x: jax.Array, *, causal: bool) -> jax.Array:
+        # Pinning the residual stream to the batch split keeps FSDP's weight split off activations.
+        x = constrain(x, ("batch", "length", "act_embed"))
         x = x + self.attn(self.ln_1(x), causal=causal)
         return x + self.mlp(self.ln_2(x))
 
@@ -143,12 +153,12 @@ class Transformer(nnx.Module):
     """`layers` residual blocks with their parameters stacked on a leading `layers` axis."""
 
     def __init__(self, width: int, layers: int, heads: int, mlp_ratio: float, *, quick: bool, remat: str,
-                 dtype, param_dtype, rngs: nnx.Rngs, unroll: bool = False):
+                 dtype, param_dtype, rngs: nnx.Rngs, unroll: bool = False, attention: str = "xla"):
         @nnx.split_rngs(splits=layers)
         @nnx.vmap(in_axes=0, out_axes=0)
         def make_blocks(rngs: nnx.Rngs):
             return ResidualAttentionBlock(width, heads, mlp_ratio, layers, quick=quick, dtype=dtype,
-                                          param_dtype=param_dtype, rngs=rngs)
+                                          param_dtype=param_dtype, rngs=rngs, attention=attention)
 
         self.resblocks = make_blocks(rngs)
         for _, var in nnx.iter_graph(self.resblocks):

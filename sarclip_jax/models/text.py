@@ -20,7 +20,8 @@ class TextTransformer(nnx.Module):
         self.positional_embedding = param(
             rngs, normal(0.01), (t.context_length, t.width), param_dtype, (None, "embed"))
         self.transformer = Transformer(t.width, t.layers, t.heads, t.mlp_ratio, quick=cfg.quick_gelu,
-                                       remat=cfg.remat, unroll=cfg.unroll_layers, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+                                       remat=cfg.remat, unroll=cfg.unroll_layers, attention=cfg.attention,
+                                       dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         self.ln_final = LayerNorm(t.width, param_dtype=param_dtype, rngs=rngs)
         self.text_projection = param(
             rngs, normal(t.width**-0.5), (t.width, cfg.embed_dim), param_dtype, ("embed", "proj"))

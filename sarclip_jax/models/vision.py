@@ -26,7 +26,8 @@ class VisionTransformer(nnx.Module):
             rngs, normal(scale), (v.grid_size**2 + 1, v.width), param_dtype, (None, "embed"))
         self.ln_pre = LayerNorm(v.width, param_dtype=param_dtype, rngs=rngs)
         self.transformer = Transformer(v.width, v.layers, v.heads, v.mlp_ratio, quick=cfg.quick_gelu,
-                                       remat=cfg.remat, unroll=cfg.unroll_layers, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+                                       remat=cfg.remat, unroll=cfg.unroll_layers, attention=cfg.attention,
+                                       dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         self.ln_post = LayerNorm(v.width, param_dtype=param_dtype, rngs=rngs)
         self.proj = param(rngs, normal(scale), (v.width, cfg.embed_dim), param_dtype, ("embed", "proj"))
         self.image_size, self.patch_size, self.dtype = v.image_size, p, dtype

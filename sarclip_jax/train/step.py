@@ -29,6 +29,7 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from sarclip_jax.losses import fused_clip_loss, fused_siglip_loss, logit_scale_value
+from sarclip_jax import sharding
 from sarclip_jax.sharding import BATCH_AXES
 
 LOSSES = ("clip", "siglip")
@@ -47,10 +48,14 @@ class StepConfig:
             raise ValueError(f"accum_steps must be >= 1, got {self.accum_steps}")
 
 
-def make_encode(graphdef: nnx.GraphDef) -> Callable:
+def make_encode(graphdef: nnx.GraphDef, mesh: Mesh | None = None) -> Callable:
     def encode(params, images, ids):
         model = nnx.merge(graphdef, params)
-        return model.encode_image(images, normalize=True), model.encode_text(ids, normalize=True)
+        if mesh is None:
+            return model.encode_image(images, normalize=True), model.encode_text(ids, normalize=True)
+        # The towers pin their activations to the batch split (sharding.constrain).
+        with sharding.activation_mesh(mesh):
+            return model.encode_image(images, normalize=True), model.encode_text(ids, normalize=True)
 
     return encode
 
@@ -106,7 +111,7 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, sc
                     cfg: StepConfig, mesh: Mesh | None, state_shardings: Any, batch_shardings: Any,
                     metric_sharding: Any) -> Callable:
     """A jitted (state, batch) -> (state, metrics); the input state's buffers are donated."""
-    encode = make_encode(graphdef)
+    encode = make_encode(graphdef, mesh)
     loss_on_features = make_loss_on_features(cfg, mesh)
 
     def train_step(state, batch):
