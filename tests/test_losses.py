@@ -1,10 +1,15 @@
-"""The fused losses equal the plain references in value and gradient, on 1 and 8 devices."""
+"""The fused losses equal the plain references in value and gradient, on 1 and 8 devices.
+
+block=None lets the loss choose; at these sizes it takes the plain per-device rows (fused_dense),
+an int forces the ring with that tile (fused_ring).
+"""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.sharding import AxisType
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from sarclip_jax.losses import (
     clip_loss,
@@ -13,6 +18,7 @@ from sarclip_jax.losses import (
     in_batch_accuracy,
     logit_scale_value,
     siglip_loss,
+    tiling,
 )
 
 MESHES = [None, (1, 1, 1), (8, 1, 1), (2, 4, 1), (2, 2, 2)]
@@ -39,7 +45,7 @@ def _rel(a, b):
 
 
 @pytest.mark.parametrize("mesh_shape", MESHES)
-@pytest.mark.parametrize("batch,block", [(48, 16), (48, 5), (64, 1024)])
+@pytest.mark.parametrize("batch,block", [(48, 16), (48, 5), (64, 1024), (48, None)])
 def test_fused_clip_loss_equals_reference(mesh_shape, batch, block):
     img, txt = _pairs(batch)
     scale = jnp.asarray(np.log(1 / 0.07), jnp.float32)
@@ -59,7 +65,7 @@ def test_fused_clip_loss_equals_reference(mesh_shape, batch, block):
 
 
 @pytest.mark.parametrize("mesh_shape", MESHES)
-@pytest.mark.parametrize("batch,block", [(48, 7), (32, 32)])
+@pytest.mark.parametrize("batch,block", [(48, 7), (32, 32), (48, None)])
 def test_fused_siglip_loss_equals_reference(mesh_shape, batch, block):
     img, txt = _pairs(batch, seed=1)
     scale, bias = jnp.asarray(np.log(10.0), jnp.float32), jnp.asarray(-10.0, jnp.float32)
@@ -75,20 +81,62 @@ def test_fused_siglip_loss_equals_reference(mesh_shape, batch, block):
         assert _rel(g, w) < 1e-5, name
 
 
-def test_memory_does_not_grow_with_the_square_of_the_batch():
-    batch, dim, block = 4096, 64, 256
-    img = jax.ShapeDtypeStruct((batch, dim), jnp.float32)
+def _compiled_grad(fn, batch, dim, mesh=None, dtype=jnp.float32):
+    sharding = None if mesh is None else NamedSharding(mesh, P(("data", "fsdp")))
+    emb = jax.ShapeDtypeStruct((batch, dim), dtype, sharding=sharding)
     scale = jax.ShapeDtypeStruct((), jnp.float32)
+    return jax.jit(jax.grad(fn, argnums=(0, 1, 2))).lower(emb, emb, scale).compile()
 
-    def temp_bytes(fn):
-        grad = jax.jit(jax.grad(fn, argnums=(0, 1, 2)))
-        return grad.lower(img, img, scale).compile().memory_analysis().temp_size_in_bytes
 
-    fused = temp_bytes(lambda i, t, s: fused_clip_loss(i, t, s, block_size=block)[0])
-    reference = temp_bytes(clip_loss)
+@pytest.mark.parametrize("mesh_shape,block", [(None, 256), ((8, 1, 1), None)])
+def test_memory_does_not_grow_with_the_square_of_the_batch(mesh_shape, block):
+    batch, dim = 4096, 64
+    mesh = _mesh(mesh_shape)
+    budget = 4 * 2**20  # small enough that the chosen computation is the ring
+    fused = _compiled_grad(
+        lambda i, t, s: fused_clip_loss(i, t, s, mesh=mesh, block_size=block, memory_bytes=budget)[0],
+        batch, dim, mesh)
+    hlo = fused.as_text()
+    assert f"[{batch},{batch}]" not in hlo  # never the global logits, not even transiently
+    b = batch // (1 if mesh is None else 8)
+    tile = block or tiling.choose(b, 8, dim, 4, budget)
+    assert tile != tiling.DENSE and f"[{b},{tile}]" in hlo  # the (B_local, block) tiles are there
     logits_bytes = batch * batch * 4
-    assert reference >= logits_bytes  # the reference really holds the B x B matrix
-    assert fused < logits_bytes / 4, (fused, logits_bytes)
+    reference = _compiled_grad(clip_loss, batch, dim)
+    assert reference.memory_analysis().temp_size_in_bytes >= logits_bytes  # the reference holds B x B
+    rows_bytes = logits_bytes // (batch // b)  # one device's rows of the logits
+    temp = fused.memory_analysis().temp_size_in_bytes
+    assert temp < rows_bytes / 3 and (block or temp <= budget)
+
+
+@pytest.mark.parametrize("batch,dim,budget_mib", [(4096, 64, 64), (4096, 64, 8), (4096, 64, 2), (2048, 256, 4),
+                                                  (16384, 128, 16)])
+def test_chosen_tile_respects_the_memory_budget(batch, dim, budget_mib):
+    mesh, budget = _mesh((8, 1, 1)), int(budget_mib * 2**20)
+    choice = tiling.choose(batch // 8, 8, dim, 4, budget)
+    fused = _compiled_grad(lambda i, t, s: fused_clip_loss(i, t, s, mesh=mesh, memory_bytes=budget)[0],
+                           batch, dim, mesh)
+    assert fused.memory_analysis().temp_size_in_bytes <= budget, choice
+    if choice != tiling.DENSE:  # the widest tile that fits: twice as wide would not
+        assert tiling.ring_bytes(batch // 8, 2 * choice, dim, 4) > budget or 2 * choice > batch // 8
+
+
+def test_tile_choice():
+    assert tiling.choose(128, 8, 512, 4) == tiling.DENSE  # global batch 1,024: the plain rows are cheaper
+    assert tiling.choose(8192, 8, 512, 4) == 128  # 65,536 on 8 devices: narrow tiles
+    assert tiling.choose(2048, 8, 512, 4) == 1024  # a divisor of the per-device batch, no padded tile
+    assert tiling.choose(100, 8, 512, 4, memory_bytes=1) == 100  # nothing fits: one tile of B_local
+    widths = [tiling.choose(8192, 8, 512, 4, m * 2**20) for m in (48, 64, 128, 256)]
+    assert widths == sorted(widths) and widths[0] < widths[-1]  # more memory, wider tiles
+
+
+def test_global_batch_65536_on_8_devices_fits_145_mib():
+    """The bench's headline case (bench/loss_memory.py): arguments + gradients + temporaries."""
+    mesh = _mesh((8, 1, 1))
+    fused = _compiled_grad(lambda i, t, s: fused_clip_loss(i, t, s, mesh=mesh)[0], 65536, 512, mesh)
+    mem = fused.memory_analysis()
+    assert mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes <= 145 * 2**20
+    assert "[65536,65536]" not in fused.as_text()
 
 
 def test_bfloat16_inputs_accumulate_in_float32():
