@@ -28,7 +28,9 @@ def get_config(arg=None):
     c.seed = 0
 
     c.model = dict(name="tiny", dtype="float32", param_dtype="float32", remat="none", attention="xla", init_from="")
-    c.loss = dict(kind="clip", block_size=1024)
+    # block_size 0: the loss picks its tile (or the plain rows) within memory_mib per device;
+    # positives "text": equal captions are positives (needs caption_ids in the batches).
+    c.loss = dict(kind="clip", block_size=0, memory_mib=64.0, positives="pair")
 
     # Built when missing (one process only); sizes are the synthetic generator's.
     c.dataset_build = dict(enabled=True, num_train=6000, num_validation=500, num_test=1000,

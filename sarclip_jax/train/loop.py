@@ -100,7 +100,8 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
 
     # Model, optimizer, shardings and the jitted step.
     model_cfg = model_config(cfg)
-    step_cfg = StepConfig(loss=cfg.loss.kind, block_size=cfg.loss.block_size, accum_steps=cfg.accum_steps)
+    step_cfg = StepConfig(loss=cfg.loss.kind, block_size=cfg.loss.block_size, accum_steps=cfg.accum_steps,
+                          positives=cfg.loss.get("positives", "pair"), memory_mib=cfg.loss.get("memory_mib", 64.0))
     t = trainer.build(model_cfg, cfg.optim, mesh, cfg.total_steps, step_cfg)
     graphdef, shardings = t.graphdef, t.shardings
 

@@ -12,6 +12,10 @@ loss sees all features at once (so every example still meets the whole global ba
 negatives, unlike naive accumulation), and each micro-batch is re-encoded for its share of the
 gradient (OpenCLIP's --accum-freq, or GradCache). Memory then scales with the micro-batch.
 
+With `positives="text"` the batch carries `caption_ids` ((B, 2) int32 halves of a 64-bit hash of
+the normalised caption, `text.caption_ids.caption_id_pair`) and every caption equal to an image's
+own is a positive for it (`losses.reference.clip_loss` gives the form).
+
 A step whose loss or gradient is not finite leaves the state untouched and reports `ok=False`;
 the loop stops on it with the last good state still in hand.
 """
@@ -33,17 +37,22 @@ from sarclip_jax import sharding
 from sarclip_jax.sharding import BATCH_AXES
 
 LOSSES = ("clip", "siglip")
+POSITIVES = ("pair", "text")
 
 
 @dataclasses.dataclass(frozen=True)
 class StepConfig:
     loss: str = "clip"
-    block_size: int = 1024
+    block_size: int = 0  # the ring's tile; 0: chosen from the per-device batch and memory_mib
     accum_steps: int = 1
+    positives: str = "pair"  # "pair": an image's own caption only; "text": every equal caption
+    memory_mib: float = 64.0  # the loss's temporaries per device when it chooses its tile
 
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"loss.kind={self.loss!r} is not one of {list(LOSSES)}")
+        if self.positives not in POSITIVES:
+            raise ValueError(f"loss.positives={self.positives!r} is not one of {list(POSITIVES)}")
         if self.accum_steps < 1:
             raise ValueError(f"accum_steps must be >= 1, got {self.accum_steps}")
 
@@ -61,8 +70,10 @@ def make_encode(graphdef: nnx.GraphDef, mesh: Mesh | None = None) -> Callable:
 
 
 def make_loss_on_features(cfg: StepConfig, mesh: Mesh | None) -> Callable:
-    def loss_on_features(image_features, text_features, params):
-        kw = dict(mesh=mesh, batch_axes=BATCH_AXES, block_size=cfg.block_size)
+    def loss_on_features(image_features, text_features, params, caption_ids=None):
+        kw = dict(mesh=mesh, batch_axes=BATCH_AXES, block_size=cfg.block_size or None,
+                  memory_bytes=int(cfg.memory_mib * 2**20),
+                  caption_ids=caption_ids if cfg.positives == "text" else None)
         if cfg.loss == "siglip":
             return fused_siglip_loss(image_features, text_features, params["logit_scale"], params["logit_bias"], **kw)
         return fused_clip_loss(image_features, text_features, params["logit_scale"], **kw)
@@ -79,8 +90,8 @@ def _from_micro(x):
     return x.swapaxes(0, 1).reshape(-1, *x.shape[2:])
 
 
-def loss_and_grads(encode, loss_on_features, params, images, ids, accum_steps: int):
-    """((loss, metrics), grads) for one global batch."""
+def loss_and_grads(encode, loss_on_features, params, images, ids, accum_steps: int, caption_ids=None):
+    """((loss, metrics), grads) for one global batch (`caption_ids` in the batch's row order)."""
     if accum_steps == 1:
         (img, txt), encode_vjp = jax.vjp(lambda p: encode(p, images, ids), params)
     else:
@@ -91,7 +102,7 @@ def loss_and_grads(encode, loss_on_features, params, images, ids, accum_steps: i
         feats = jax.lax.map(lambda mb: encode(frozen, *mb), micro)
         img, txt = _from_micro(feats[0]), _from_micro(feats[1])
     (loss, metrics), (d_img, d_txt, d_params) = jax.value_and_grad(
-        loss_on_features, argnums=(0, 1, 2), has_aux=True)(img, txt, params)
+        loss_on_features, argnums=(0, 1, 2), has_aux=True)(img, txt, params, caption_ids)
     if accum_steps == 1:
         (d_encoder,) = encode_vjp((d_img, d_txt))
     else:
@@ -116,8 +127,10 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, sc
 
     def train_step(state, batch):
         params = state["params"]
-        (loss, metrics), grads = loss_and_grads(
-            encode, loss_on_features, params, batch["image"], batch["text"], cfg.accum_steps)
+        if cfg.positives == "text" and "caption_ids" not in batch:
+            raise ValueError("loss.positives='text' needs batches with 'caption_ids' (text.caption_ids.caption_id_pair)")
+        (loss, metrics), grads = loss_and_grads(encode, loss_on_features, params, batch["image"], batch["text"],
+                                                cfg.accum_steps, batch.get("caption_ids"))
         grad_norm = optax.tree.norm(grads)
         updates, opt_state = tx.update(grads, state["opt_state"], params)
         new = {"params": optax.apply_updates(params, updates), "opt_state": opt_state,

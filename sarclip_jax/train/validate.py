@@ -15,7 +15,7 @@ from etils import epath
 
 from sarclip_jax.models.config import MODEL_CONFIGS, CLIPConfig
 from sarclip_jax.sharding import BATCH_AXES, MESH_AXES, MeshConfig
-from sarclip_jax.train.step import LOSSES
+from sarclip_jax.train.step import LOSSES, POSITIVES
 
 REQUIRED = ("seed", "model", "loss", "mesh", "batch_size", "accum_steps", "total_steps", "optim", "log_every",
             "eval_every", "checkpoint")
@@ -45,7 +45,10 @@ def validate_train_config(cfg: ml_collections.ConfigDict, num_devices: int | Non
     if m.get("init_from"):
         check(epath.Path(m.init_from).exists(), f"model.init_from={m.init_from!r}: no such file or directory")
     check(cfg.loss.kind in LOSSES, f"loss.kind={cfg.loss.kind!r}: one of {list(LOSSES)}")
-    check(cfg.loss.block_size >= 1, f"loss.block_size={cfg.loss.block_size}: must be >= 1")
+    check(cfg.loss.block_size >= 0, f"loss.block_size={cfg.loss.block_size}: must be >= 0 (0: chosen)")
+    check(cfg.loss.get("positives", "pair") in POSITIVES,
+          f"loss.positives={cfg.loss.get('positives')!r}: one of {list(POSITIVES)}")
+    check(cfg.loss.get("memory_mib", 64.0) > 0, f"loss.memory_mib={cfg.loss.get('memory_mib')}: must be > 0")
 
     shards = None
     try:
