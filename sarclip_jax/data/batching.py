@@ -62,6 +62,16 @@ def record_name(record, index: int) -> str:
     return f"#{index}" if image_id is None else f"#{index} ({records.text_of(image_id)})"
 
 
+def _absl_flags_at_defaults() -> None:
+    """Grain reads one of its absl flags when it starts worker processes once a profiler (JAX's)
+    is loaded; in a program that never parsed absl flags (ours, a notebook) that read raises
+    UnparsedFlagAccessError mid-run. Marking them parsed keeps every flag at its default."""
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+
+
 def batched(ds, batch_size: int, *, drop_remainder: bool, workers: int = 0, read_threads: int = 1,
             prefetch_batches: int = 2, worker_buffer_size: int = 2):
     """MapDataset of examples -> IterDataset of batches. Batching before the worker split makes
@@ -74,6 +84,7 @@ def batched(ds, batch_size: int, *, drop_remainder: bool, workers: int = 0, read
     read = grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=prefetch_batches)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder).to_iter_dataset(read)
     if workers > 0:
+        _absl_flags_at_defaults()
         return ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers,
                                                            per_worker_buffer_size=worker_buffer_size))
     return ds
