@@ -287,3 +287,18 @@ def test_weighted_caption_draw_follows_the_weights():
     assert sar_transforms.pick_caption(old, rng, {"unknown": 0.0}) in ("a", "b")  # all zero: uniform
     with pytest.raises(ValueError, match="caption_weights must be finite and >= 0"):
         P.PipelineConfig(caption_weights={"general": -1.0})
+
+
+def test_caption_ids_mark_equal_caption_texts(data_dir):
+    from sarclip_jax.text.caption_ids import caption_id_pair
+
+    cfg = config(data_dir, caption_ids=True)
+    src = P.data_source(cfg)
+    batch = next(P.train_iterator(src, cfg, 16, seed=2))
+    ids, text = batch["caption_ids"], batch["text"]
+    assert ids.shape == (16, 2) and ids.dtype == np.int32
+    for i in range(16):
+        for j in range(16):
+            assert (ids[i] == ids[j]).all() == (text[i] == text[j]).all()  # same tokens, same caption text
+    caption = records.captions_of(src[0])[0]
+    np.testing.assert_array_equal(caption_id_pair(caption), caption_id_pair(caption.upper() + " ."))

@@ -13,6 +13,7 @@ every library's log goes to WORKDIR/log.txt (`--verbose` shows it on the console
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import platform
@@ -76,7 +77,10 @@ def main(cfg, workdir: str, config_spec: str = "", log_path: str | None = None) 
                     jax.devices()[0].device_kind, workdir, f", log {log_path}" if log_path else "")
     prepare.ensure_dataset(cfg)
     prepare.ensure_tokenizer(cfg)
-    data_fn = pipeline.make_data_fn(pipeline.PipelineConfig.from_dict(cfg.data))
+    data_cfg = pipeline.PipelineConfig.from_dict(cfg.data)
+    if cfg.get("loss", {}).get("positives", "pair") == "text":  # the loss needs each caption's text id
+        data_cfg = dataclasses.replace(data_cfg, caption_ids=True)
+    data_fn = pipeline.make_data_fn(data_cfg)
     evaluators = build_evaluators(cfg)
     result = loop.train(cfg, workdir, data_fn, evaluators)
     if jax.process_index() == 0:

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from sarclip_jax.data import batching, records, sar_augment, sar_radiometry, sar_transforms, tfds_source
+from sarclip_jax.text.caption_ids import caption_id_pair
 
 # Unreadable training records in a row after which the run stops: one damaged file is replaced,
 # a run of them means the dataset or its storage is broken.
@@ -80,6 +81,7 @@ class PipelineConfig:
     caption_weights: dict[str, float] = dataclasses.field(default_factory=dict)
     exclude: str = ""  # train: an overlap.json (or a JSON list of record indices) to leave out
     exclude_sources: tuple[str, ...] = ()  # train: source datasets left out (leave-one-source-out)
+    caption_ids: bool = False  # train: batches also carry "caption_ids", (B, 2) int32 (multi-positive losses)
     mean: tuple[float, float, float] = sar_transforms.OPENAI_MEAN
     std: tuple[float, float, float] = sar_transforms.OPENAI_STD
 
@@ -220,7 +222,10 @@ class TrainTransform:
                 BAD_RECORDS.add("training", tried[-1], e)
                 last = e
                 continue
-            return {"image": image, "text": self.tokenize([caption])[0]}
+            example = {"image": image, "text": self.tokenize([caption])[0]}
+            if self.cfg.caption_ids:  # which captions are the same text: loss.positives="text"
+                example["caption_ids"] = caption_id_pair(caption)
+            return example
         raise BadDataError(f"{len(tried)} training records in a row are unreadable ({', '.join(tried)}); "
                            f"last cause: {type(last).__name__}: {last}") from last
 
