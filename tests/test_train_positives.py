@@ -8,9 +8,14 @@ from flax import nnx
 from sarclip_jax import sharding
 from sarclip_jax.losses import clip_loss
 from sarclip_jax.models import create_model, get_model_config
-from sarclip_jax.train import trainer
 from sarclip_jax.train import train_state as state_lib
-from sarclip_jax.train.step import StepConfig, loss_and_grads, make_encode, make_loss_on_features
+from sarclip_jax.train import trainer
+from sarclip_jax.train.step import (
+    StepConfig,
+    loss_and_grads,
+    make_encode,
+    make_loss_on_features,
+)
 from tests import train_harness
 
 

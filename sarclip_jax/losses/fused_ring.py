@@ -15,7 +15,18 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from sarclip_jax.losses.ring import F32, Ring, Tile, best, best_init, col_init, hits, ring_pass, tiling, to_tiles
+from sarclip_jax.losses.ring import (
+    F32,
+    Ring,
+    Tile,
+    best,
+    best_init,
+    col_init,
+    hits,
+    ring_pass,
+    tiling,
+    to_tiles,
+)
 
 
 def _accuracies(ring: Ring, b: int, keys, row_arg_keys, col_arg_keys):
