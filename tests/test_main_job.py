@@ -17,7 +17,7 @@ def test_main_job_then_sarclip_eval(tmp_path, capsys):
 
     summary = json.loads((run / "summary.json").read_text())
     assert summary["final_step"] == 6 and summary["stopped_by"] == "completed"
-    assert {"zero_shot/top1", "retrieval/mean_recall"} <= set(summary["eval"])
+    assert {"zero_shot/top1", "retrieval/mean_recall", "retrieval_any_match/t2i_r@10"} <= set(summary["eval"])
     report = (run / "report.md").read_text()
     assert "| zero_shot/top1 |" in report and "at random:" in report
     for name, files in {"zero_shot": ["results.json", "report.md", "confusion_matrix.png"],

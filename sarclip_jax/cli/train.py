@@ -97,8 +97,16 @@ def build_evaluators(cfg) -> dict:
 
     # Evaluators embed text with the run's own tokenizer: a model trained with a sentencepiece
     # vocabulary would silently misread CLIP BPE ids.
-    return {name: evaluation.build_evaluator(entry.kind, entry, tokenizer=cfg.data.tokenizer)
+    return {name: evaluation.build_evaluator(entry.kind, _named(entry, name), tokenizer=cfg.data.tokenizer)
             for name, entry in cfg.evals.items()}
+
+
+def _named(entry, name: str) -> dict:
+    """The entry with its key as its name unless it names itself: metrics are prefixed by the name,
+    so two evaluators of one kind must not both report "retrieval/..." (as in `sarclip eval`)."""
+    entry = entry.to_dict() if hasattr(entry, "to_dict") else dict(entry)
+    entry["name"] = entry.get("name") or name
+    return entry
 
 
 def write_report(cfg, workdir, result, evaluators: dict, config_spec: str) -> None:
