@@ -267,8 +267,8 @@ def test_the_training_configs_eval_entries_are_accepted(data):
 
     fields, _ = data
     cfg = load_config(str(epath.Path(__file__).parent.parent / "configs" / "default.py"))
-    assert set(cfg.evals) == {"zero_shot", "retrieval"}
-    for entry in cfg.evals.values():
-        entry = {**entry.to_dict(), **fields}
+    assert set(cfg.evals) == {"zero_shot", "retrieval", "retrieval_any_match"}
+    for name, entry in cfg.evals.items():
+        entry = {**entry.to_dict(), **fields, "name": name}
         ev = build_evaluator(entry["kind"], entry)
-        assert ev.name == entry["kind"] and ev.items
+        assert ev.name == name and ev.items
