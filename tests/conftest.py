@@ -51,3 +51,18 @@ def smoke_run(tmp_path_factory) -> pathlib.Path:
     spec = f"{REPO / 'configs' / 'default.py'}:smoke=True,data_dir={root / 'tfds'}"
     assert cli(["train", "--config", spec, "--workdir", str(root / "run"), "--config.total_steps=6"]) == 0
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def sources_build(tmp_path_factory):
+    """sarclip1m/sources built once from the seven sources' fixture trees (read-only for tests)."""
+    import tensorflow_datasets as tfds
+
+    from tfds_sarclip.sarclip1m import sarclip1m_dataset_builder as sarclip1m
+
+    d = tmp_path_factory.mktemp("sources")
+    b = sarclip1m.Builder(config="sources", data_dir=str(d))
+    manual = pathlib.Path(sarclip1m.__file__).parent / "dummy_data" / "sources"
+    b.download_and_prepare(file_format="array_record",
+                           download_config=tfds.download.DownloadConfig(manual_dir=str(manual)))
+    return b

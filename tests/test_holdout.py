@@ -4,7 +4,6 @@ scores it zero-shot on its own test records."""
 import ml_collections
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 from etils import epath
 
 from sarclip_jax.config_loading import load_config
@@ -19,12 +18,8 @@ SOURCES = epath.Path(sarclip1m.__file__).parent / "dummy_data" / "sources"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    d = tmp_path_factory.mktemp("sources")
-    b = sarclip1m.Builder(config="sources", data_dir=str(d))
-    b.download_and_prepare(file_format="array_record",
-                           download_config=tfds.download.DownloadConfig(manual_dir=str(SOURCES)))
-    return str(d)
+def built(sources_build):
+    return str(sources_build.data_dir_root)
 
 
 def test_the_config_leaves_the_source_out_and_adds_its_job():

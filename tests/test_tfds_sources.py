@@ -22,11 +22,8 @@ def text(v):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    d = tmp_path_factory.mktemp("sources")
-    b = sarclip1m.Builder(config="sources", data_dir=str(d))
-    b.download_and_prepare(file_format="array_record",
-                           download_config=tfds.download.DownloadConfig(manual_dir=str(SOURCES)))
+def built(sources_build):
+    b, d = sources_build, sources_build.data_dir_root
     records = {split: [tfds.data_source("sarclip1m/sources", split=split, data_dir=str(d))[i]
                        for i in range(b.info.splits[split].num_examples)] for split in b.info.splits}
     return b, records
