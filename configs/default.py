@@ -40,7 +40,7 @@ def get_config(arg=None):
     c.tokenizer_build = dict(enabled=True, vocab_size=VOCAB)
     tokenizer = f"{a.data_dir}/tokenizers/{DATASET.replace('/', '_')}_sp{VOCAB}.model"
     c.data = dict(dataset=DATASET, data_dir=a.data_dir, split="train", image_size=IMAGE_SIZE,
-                  tokenizer=tokenizer, context_length=77, num_workers=0, read_threads=2,
+                  tokenizer=tokenizer, context_length=32, num_workers=0, read_threads=2,
                   exclude="")  # exclude: an overlap.json of `sarclip data overlap` (records left out)
 
     c.mesh = dict(data=-1, fsdp=1, tensor=1)

@@ -60,3 +60,23 @@ def test_config_files_and_arguments(tmp_path):
         parse_arg("modle=x", model="tiny", smoke=False)
     with pytest.raises(FileNotFoundError, match=r"config file not found"):
         load_config(str(tmp_path / "nope.py"))
+
+
+def test_text_positions_follow_the_data_only_for_a_tokenizer_trained_here(tmp_path):
+    import ml_collections
+
+    from sarclip_jax.text.sentencepiece_tokenizer import train_sentencepiece
+    from sarclip_jax.train.loop import model_config
+
+    cfg = config(10)
+    cfg.data = ml_collections.ConfigDict(dict(tokenizer="clip", context_length=32))
+    with pytest.raises(ConfigError, match=r"data.context_length=32: model tiny's text tower has 77 positions"):
+        validate_train_config(cfg, num_devices=8)
+    assert model_config(cfg).text.context_length == 77  # CLIP BPE: the named tower, unchanged
+
+    words = ["ship", "vehicle", "aircraft", "sea", "farmland", "upper", "left", "right", "two", "three"]
+    (tmp_path / "c.txt").write_text("\n".join(f"a {a} and a {b}" for a in words for b in words))
+    cfg.data.tokenizer = str(train_sentencepiece([tmp_path / "c.txt"], vocab_size=48, out_prefix=tmp_path / "sp"))
+    validate_train_config(cfg, num_devices=8)
+    text = model_config(cfg).text
+    assert (text.context_length, text.vocab_size) == (32, 48)

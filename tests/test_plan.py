@@ -51,6 +51,11 @@ def test_plan_command_end_to_end(tmp_path, capsys):
     assert "| v5e:2x2 |" in printed and "fits" in printed
     (entry,) = json.loads(out.read_text())["plans"]
     assert entry["fits"] and entry["topology"] == "v5e:2x2" and entry["images_per_s"] > 0
+    # The evaluators' forward at their batch (eval/synthetic_test.py: 128), all buffers counted.
+    ev = entry["eval"]
+    assert ev["fits"] and ev["batch"] == 128 and "evaluation forward at batch 128" in printed
+    assert ev["image_bytes"] > 128 * 64 * 64 * 3 * 4 // 4  # at least a chip's share of the float32 images
+    assert 0 < ev["text_bytes"] < ev["image_bytes"]
 
 
 def test_fsdp_keeps_activations_split_over_the_batch():
@@ -58,6 +63,21 @@ def test_fsdp_keeps_activations_split_over_the_batch():
     # replicate the batch on every chip; the towers now pin activations to the batch split.
     cfg = apply_overrides(load_config(TINY), ["batch_size=16", "mesh.data=1", "mesh.fsdp=4"])
     hlo = aot.compile_train_step(cfg, "v5e:2x2").compiled.as_text()
-    tokens = r"(65|77)"  # the tiny image tower's 8x8 patches + class token; the text context
-    assert re.search(rf"\[4,{tokens},", hlo)  # 4 images or texts per chip
-    assert not re.search(rf"\[16,{tokens},", hlo)  # never the whole batch's activations on one chip
+    # The residual streams: tiny's 8x8 patches + class token at width 96; 32 text tokens at width 64.
+    stream = r"(65,96|32,64)\]"
+    assert re.search(rf"\[4,{stream}", hlo)  # 4 images or texts per chip
+    assert not re.search(rf"\[16,{stream}", hlo)  # never the whole batch's activations on one chip
+
+
+def test_suggestions_name_the_loss_knob_in_use():
+    from types import SimpleNamespace
+
+    from sarclip_jax.cli.plan import suggestions
+
+    plan = SimpleNamespace(devices=8)
+    chosen = suggestions(apply_overrides(load_config(TINY), ["loss.memory_mib=64"]), plan)
+    assert any("--config.loss.memory_mib=32" in s for s in chosen)
+    assert not any("block_size=128" in s for s in chosen)  # halving 0 would force a 128 ring tile
+    forced = suggestions(apply_overrides(load_config(TINY), ["loss.block_size=1024"]), plan)
+    assert any("--config.loss.block_size=512" in s for s in forced)
+    assert any("remat=full" in s for s in forced) and any("fsdp=8" in s for s in forced)

@@ -1,5 +1,5 @@
-"""`sarclip plan`: compile a config's train step for a TPU slice on this machine, and say whether
-it fits and how fast it would run.
+"""`sarclip plan`: compile a config's train step and its evaluation forward for a TPU slice on
+this machine, and say whether they fit and how fast training would run.
 
     sarclip plan --config configs/sarclip1m.py:model=ViT-L-14-quickgelu --topology v5e:2x4 --topology v5p:2x2x1
     sarclip plan --config configs/sarclip1m.py:model=ViT-B-16 --topology v5p:4x4x4 --config.batch_size=65536
@@ -49,11 +49,18 @@ def run(args: argparse.Namespace) -> int:
             rows.append({"topology": topology, "error": str(e)})
             continue
         entry = plan.to_dict(args.mfu)
+        entry["eval"] = aot.plan_eval_forward(cfg, topology).to_dict()
         if args.find_max_batch:
             entry["max_global_batch"] = find_max_batch(cfg, topology, plan)
         plans.append(plan)
         rows.append(entry)
     print(table(plans, args.mfu))
+    for row in rows:
+        if "eval" in row:
+            e = row["eval"]
+            print(f"{row['topology']}: evaluation forward at batch {e['batch']}: image tower "
+                  f"{_size(e['image_bytes'])}, text tower {_size(e['text_bytes'])} GiB per chip"
+                  f"{'' if e['fits'] else ' (does NOT fit: lower the evaluators batch_size)'}")
     for plan in plans:
         if not plan.fits:
             print(f"{plan.topology}: does NOT fit ({plan.total_bytes / GIB:.1f} GiB of {plan.hbm_bytes / GIB:.1f} "
@@ -65,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         from etils import epath
 
         epath.Path(args.json).write_text(json.dumps({"config": args.config, "plans": rows}, indent=2) + "\n")
-    return 0 if plans and all(p.fits for p in plans) else 1
+    evals_fit = all(row["eval"]["fits"] for row in rows if "eval" in row)
+    return 0 if plans and all(p.fits for p in plans) and evals_fit else 1
 
 
 def _size(n: float) -> str:
@@ -94,7 +102,12 @@ def suggestions(cfg, plan) -> list[str]:
     if cfg.mesh.fsdp == 1 and plan.devices > 1:
         out.append(f"--config.mesh.fsdp={plan.devices} --config.mesh.data=1 (shard parameters and Adam moments)")
     out.append(f"--config.accum_steps={2 * cfg.accum_steps} (micro-batches; the loss still sees the whole batch)")
-    out.append(f"--config.loss.block_size={max(cfg.loss.block_size // 2, 128)} (smaller loss tiles)")
+    if cfg.loss.block_size > 0:  # a forced ring tile: halve it, or let the loss choose
+        out.append(f"--config.loss.block_size={max(cfg.loss.block_size // 2, 128)} (smaller loss tiles) "
+                   "or --config.loss.block_size=0 (the loss chooses its tile within loss.memory_mib)")
+    else:
+        out.append(f"--config.loss.memory_mib={cfg.loss.memory_mib / 2:g} (the loss's chosen tile within "
+                   f"half the memory; now {cfg.loss.memory_mib:g} MiB per device)")
     return out
 
 

@@ -149,8 +149,9 @@ def _model_config(cfg, loop):
         plain = cfg.copy_and_resolve_references()
         plain.data.tokenizer = "clip"
         model_cfg = loop.model_config(plain)
-        vocab = int(build["vocab_size"])
-        return model_cfg.replace(text=dc.replace(model_cfg.text, vocab_size=vocab, eos_id=vocab - 1))
+        vocab, length = int(build["vocab_size"]), int(cfg.data.get("context_length", model_cfg.text.context_length))
+        return model_cfg.replace(text=dc.replace(model_cfg.text, vocab_size=vocab, eos_id=vocab - 1,
+                                                 context_length=length))
     return loop.model_config(cfg)
 
 
@@ -172,18 +173,19 @@ def compile_train_step(cfg, topology: str) -> Compiled:
     import jax.numpy as jnp
 
     from sarclip_jax.train import loop, train_state, trainer
-    from sarclip_jax.train.step import StepConfig
 
     devices = topology_devices(topology)
     mesh = mesh_for(cfg, devices)
     model_cfg = _model_config(cfg, loop)
-    step_cfg = StepConfig(loss=cfg.loss.kind, block_size=cfg.loss.block_size, accum_steps=cfg.accum_steps)
+    step_cfg = loop.step_config(cfg)
     t = trainer.build(model_cfg, cfg.optim, mesh, cfg.total_steps, step_cfg)
     state = train_state.abstract_state(t.shardings, jax.eval_shape(lambda: t.init_state(cfg.seed)))
     size, length = model_cfg.vision.image_size, model_cfg.text.context_length
     batch = {"image": jax.ShapeDtypeStruct((cfg.batch_size, size, size, 3), jnp.float32,
                                            sharding=t.batch_shardings["image"]),
              "text": jax.ShapeDtypeStruct((cfg.batch_size, length), jnp.int32, sharding=t.batch_shardings["text"])}
+    if step_cfg.positives == "text":  # two int32 halves of each caption's 64-bit id
+        batch["caption_ids"] = jax.ShapeDtypeStruct((cfg.batch_size, 2), jnp.int32, sharding=t.batch_shardings["text"])
     try:
         compiled = t.train_step.lower(state, batch).compile()
     except Exception as e:  # the TPU compiler says RESOURCE_EXHAUSTED when the program does not fit
@@ -207,3 +209,63 @@ def plan_train_step(cfg, topology: str) -> Plan:
                 opt_state_bytes=_tree_bytes_per_device(c.state["opt_state"]),
                 batch_bytes=_tree_bytes_per_device(c.batch), hbm_bytes=hbm, peak_flops=peak,
                 step_flops=float(flops.train_step_flops(c.model_cfg, cfg.batch_size)), total_steps=int(cfg.total_steps))
+
+
+@dataclasses.dataclass
+class EvalPlan:
+    """The evaluators' forward passes (image and text towers, the train state's parameter
+    shardings) compiled for a slice: bytes per chip of each, all buffers counted."""
+
+    topology: str
+    batch: int  # global evaluation batch
+    image_bytes: int
+    text_bytes: int
+    hbm_bytes: float
+
+    @property
+    def fits(self) -> bool:
+        return max(self.image_bytes, self.text_bytes) <= self.hbm_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(dataclasses.asdict(self), fits=self.fits)
+
+
+def eval_batch(cfg, shards: int) -> int:
+    """The largest batch of cfg's evaluators (256 without any), rounded up to the batch shards."""
+    sizes = [int(e.get("batch_size", 256)) for e in (cfg.get("evals") or {}).values()] or [256]
+    return -(-max(sizes) // shards) * shards
+
+
+def plan_eval_forward(cfg, topology: str, batch_size: int = 0) -> EvalPlan:
+    """Compiles the evaluation forward of cfg's model for `topology` (batch: `eval_batch`)."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from sarclip_jax import sharding
+    from sarclip_jax.train import loop, train_state, trainer
+
+    devices = topology_devices(topology)
+    mesh = mesh_for(cfg, devices)
+    model_cfg = _model_config(cfg, loop)
+    t = trainer.build(model_cfg, cfg.optim, mesh, cfg.total_steps, loop.step_config(cfg))
+    params = train_state.abstract_state(t.shardings, jax.eval_shape(lambda: t.init_state(cfg.seed)))["params"]
+    batch = batch_size or eval_batch(cfg, sharding.batch_divisor(mesh))
+    rows = sharding.batch_sharding(mesh)
+    size, length = model_cfg.vision.image_size, model_cfg.text.context_length
+
+    def total(fn, x) -> int:
+        def forward(p, inputs):
+            return fn(nnx.merge(t.graphdef, p), inputs).astype(jnp.float32)
+
+        compiled = jax.jit(forward, in_shardings=(t.shardings["params"], rows), out_shardings=rows).lower(
+            params, x).compile()
+        mem = compiled.memory_analysis()
+        return int(mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes
+                   + mem.temp_size_in_bytes)
+
+    image = total(lambda m, x: m.encode_image(x, normalize=True),
+                  jax.ShapeDtypeStruct((batch, size, size, 3), jnp.float32, sharding=rows))
+    text = total(lambda m, x: m.encode_text(x, normalize=True),
+                 jax.ShapeDtypeStruct((batch, length), jnp.int32, sharding=rows))
+    return EvalPlan(topology=topology, batch=batch, image_bytes=image, text_bytes=text, hbm_bytes=chip_of(devices[0])[1])

@@ -57,7 +57,16 @@ def model_config(cfg: ml_collections.ConfigDict) -> CLIPConfig:
     vocab = tokenizer_lib.vocab_size_of(cfg.data.tokenizer) if "data" in cfg else None
     if vocab is not None:  # a text tower trained from scratch embeds exactly its tokenizer's ids
         model_cfg = model_cfg.replace(text=dataclasses.replace(model_cfg.text, vocab_size=vocab, eos_id=vocab - 1))
+        # ... and has as many positions as its batches have tokens (short template captions need few).
+        length = int(cfg.data.get("context_length", model_cfg.text.context_length))
+        model_cfg = model_cfg.replace(text=dataclasses.replace(model_cfg.text, context_length=length))
     return model_cfg
+
+
+def step_config(cfg: ml_collections.ConfigDict) -> StepConfig:
+    """The loss and accumulation of cfg's train step (the trainer's and `sarclip plan`'s)."""
+    return StepConfig(loss=cfg.loss.kind, block_size=cfg.loss.block_size, accum_steps=cfg.accum_steps,
+                      positives=cfg.loss.get("positives", "pair"), memory_mib=cfg.loss.get("memory_mib", 64.0))
 
 
 def initial_params(cfg: ml_collections.ConfigDict, model_cfg: CLIPConfig):
@@ -100,9 +109,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
 
     # Model, optimizer, shardings and the jitted step.
     model_cfg = model_config(cfg)
-    step_cfg = StepConfig(loss=cfg.loss.kind, block_size=cfg.loss.block_size, accum_steps=cfg.accum_steps,
-                          positives=cfg.loss.get("positives", "pair"), memory_mib=cfg.loss.get("memory_mib", 64.0))
-    t = trainer.build(model_cfg, cfg.optim, mesh, cfg.total_steps, step_cfg)
+    t = trainer.build(model_cfg, cfg.optim, mesh, cfg.total_steps, step_config(cfg))
     graphdef, shardings = t.graphdef, t.shardings
 
     # Restore, or initialise.

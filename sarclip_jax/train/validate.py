@@ -44,6 +44,13 @@ def validate_train_config(cfg: ml_collections.ConfigDict, num_devices: int | Non
         errors.append(str(e).replace("model config field ", "model."))
     if m.get("init_from"):
         check(epath.Path(m.init_from).exists(), f"model.init_from={m.init_from!r}: no such file or directory")
+    d = cfg.get("data") or {}
+    if m.name in MODEL_CONFIGS and "context_length" in d and not str(d.get("tokenizer", "")).endswith(".model"):
+        # A CLIP-BPE text tower keeps its named positions; only towers trained from scratch on a
+        # sentencepiece tokenizer take data.context_length as theirs.
+        positions = MODEL_CONFIGS[m.name].text.context_length
+        check(d.context_length == positions, f"data.context_length={d.context_length}: model {m.name}'s text "
+              f"tower has {positions} positions (a shorter context needs a sentencepiece tokenizer trained here)")
     check(cfg.loss.kind in LOSSES, f"loss.kind={cfg.loss.kind!r}: one of {list(LOSSES)}")
     check(cfg.loss.block_size >= 0, f"loss.block_size={cfg.loss.block_size}: must be >= 0 (0: chosen)")
     check(cfg.loss.get("positives", "pair") in POSITIVES,
