@@ -24,7 +24,7 @@ RECIPES: dict[str, tuple[str, str, list[str]]] = {
     "l14-v5e8": (L14 + ",fsdp=8", "v5e:2x4", ["model.remat=full"]),
     "l14-v5p8": (L14, "v5p:2x2x1", []),
     "l14-v5p8-dots": (L14, "v5p:2x2x1", ["model.remat=dots"]),
-    "b16-v5p128": ("configs/sarclip1m.py:model=ViT-B-16", "v5p:4x4x4", ["batch_size=65536", "model.remat=full"]),
+    "b16-v5p128": ("configs/sarclip1m.py:model=ViT-B-16,batch_size=65536", "v5p:4x4x4", ["model.remat=full"]),
 }
 
 
