@@ -41,7 +41,8 @@ def get_config(arg=None):
     tokenizer = f"{a.data_dir}/tokenizers/{DATASET.replace('/', '_')}_sp{VOCAB}.model"
     c.data = dict(dataset=DATASET, data_dir=a.data_dir, split="train", image_size=IMAGE_SIZE,
                   tokenizer=tokenizer, context_length=32, num_workers=0, read_threads=2,
-                  exclude="")  # exclude: an overlap.json of `sarclip data overlap` (records left out)
+                  exclude="",  # exclude: an overlap.json of `sarclip data overlap` (records left out)
+                  caption_weights={})  # per caption kind, e.g. {"counting": 2.0}; empty: uniform
 
     c.mesh = dict(data=-1, fsdp=1, tensor=1)
     c.batch_size = 64
