@@ -13,6 +13,7 @@ context length, model FLOPs per step and the rate they imply.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import time
@@ -45,7 +46,7 @@ def main() -> None:
 
     runs = {}
     for ctx in args.contexts:
-        cfg = apply_overrides(base, [f"data.context_length={ctx}"])
+        cfg = apply_overrides(copy.deepcopy(base), [f"data.context_length={ctx}"])  # apply_overrides edits in place
         it = pipeline.make_data_fn(pipeline.PipelineConfig.from_dict(cfg.data))(cfg.batch_size, 0, 1, cfg.seed)
         model_cfg = loop.model_config(cfg)
         t = trainer.build(model_cfg, cfg.optim, mesh, cfg.total_steps, loop.step_config(cfg))
