@@ -7,6 +7,7 @@ Both tokenizers see captions cleaned the same way, and both pack ids the same wa
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Sequence
 
@@ -21,6 +22,12 @@ def clean_text(text: str, *, lower: bool = True) -> str:
     """
     if not isinstance(text, str):
         raise TypeError(f"tokenizers take str, got {type(text).__name__}: {text!r:.80}")
+    return _clean(text, lower)
+
+
+# Generated captions repeat (templates), and ftfy is most of a caption's tokenizing time.
+@functools.lru_cache(maxsize=1 << 16)
+def _clean(text: str, lower: bool) -> str:
     text = ftfy.fix_text(text)
     text = html.unescape(html.unescape(text))
     text = " ".join(text.split())
