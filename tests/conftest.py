@@ -10,6 +10,15 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+# The trainer subprocesses of the fault tests compile the same few tiny programs again and again;
+# they share one persistent compilation cache (train_harness.child_env). This process does not use it.
+os.environ["SARCLIP_TEST_CHILD_JAX_CACHE"] = tempfile.mkdtemp(prefix="sarclip_test_jax_cache_")
+atexit.register(shutil.rmtree, os.environ["SARCLIP_TEST_CHILD_JAX_CACHE"], ignore_errors=True)
+
 import sys  # noqa: E402
 
 from absl import flags  # noqa: E402

@@ -13,8 +13,14 @@ from sarclip_jax.cli import main as cli
 from sarclip_jax.convert.layouts import CUSTOM_TEXT, HF, detect_layout
 from sarclip_jax.convert.reference import open_clip
 from sarclip_jax.models import get_model_config
-from tests.openclip_models import jax_outputs, max_rel_error, openclip_model, openclip_outputs
-from tests.openclip_models import random_inputs, state_dict_numpy
+from tests.openclip_models import (
+    jax_outputs,
+    max_rel_error,
+    openclip_model,
+    openclip_outputs,
+    random_inputs,
+    state_dict_numpy,
+)
 
 
 @pytest.fixture(scope="module")

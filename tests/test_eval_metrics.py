@@ -5,9 +5,9 @@ test_eval_openclip.py.)"""
 import numpy as np
 import pytest
 
+from sarclip_jax.evaluation import retrieval_metrics
 from sarclip_jax.evaluation.classification_metrics import classification_metrics, confusion_matrix, top_k_accuracy
 from sarclip_jax.evaluation.ranking import best_positive_rank, rank_of_targets, top_k_indices
-from sarclip_jax.evaluation import retrieval_metrics
 from sarclip_jax.evaluation.retrieval_metrics import evaluate_retrieval, recall_curve, subset_indices
 
 E1, E2, E3 = np.eye(3, dtype=np.float32)

@@ -14,8 +14,14 @@ from sarclip_jax.convert import from_openclip
 from sarclip_jax.convert.reference import open_clip
 from sarclip_jax.models import MODEL_CONFIGS, CLIPConfig, create_model, get_model_config
 from sarclip_jax.models.params import flat_params, model_from_flat_params
-from tests.openclip_models import jax_outputs, max_rel_error, openclip_model, openclip_outputs
-from tests.openclip_models import random_inputs, state_dict_numpy
+from tests.openclip_models import (
+    jax_outputs,
+    max_rel_error,
+    openclip_model,
+    openclip_outputs,
+    random_inputs,
+    state_dict_numpy,
+)
 
 
 @pytest.mark.parametrize("name", [n for n in MODEL_CONFIGS if n != "tiny"])

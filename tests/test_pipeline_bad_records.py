@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from sarclip_jax.data import pipeline as P
 from sarclip_jax.data import batching, sar_augment, sar_readers, sar_transforms
+from sarclip_jax.data import pipeline as P
 
 SIZE = 16
 NO_AUG = sar_augment.Augment(speckle_prob=0.0)

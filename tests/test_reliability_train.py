@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from sarclip_jax.train.checkpointing import Checkpointer
+from tests import train_harness
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 12
@@ -26,7 +27,7 @@ def _cmd(workdir, steps, *extra):
 
 
 def _env():
-    return dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    return train_harness.child_env(1)
 
 
 def _run(workdir, steps=STEPS, *extra, expect_kill=False):

@@ -89,7 +89,7 @@ def test_frozen_tower_does_not_move_and_no_decay_spares_norms():
 
 def _run(workdir, steps, *extra, timeout=300, wait=True):
     cmd = [sys.executable, "-m", "tests.train_harness", str(workdir), str(steps), *extra]
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    env = train_harness.child_env(1)
     if not wait:
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)

@@ -2,7 +2,6 @@
 
 import pytest
 import tensorflow_datasets as tfds
-from etils import epath
 
 from tfds_sarclip import dummy_data_gen
 from tfds_sarclip import report as report_lib

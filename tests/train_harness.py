@@ -39,6 +39,19 @@ def data_fn(global_batch: int, shard_index: int, shard_count: int, seed: int, na
     return iter(ds.to_iter_dataset())
 
 
+def child_env(devices: int = 1, **extra: str) -> dict[str, str]:
+    """The environment of a trainer subprocess with `devices` CPU devices; under pytest it shares
+    the suite's persistent compilation cache (tests/conftest.py) with the other subprocesses, so a
+    program is compiled once per session. Eviction on means JAX locks the cache, so concurrent
+    processes never read a half-written entry."""
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", **extra)
+    cache = os.environ.get("SARCLIP_TEST_CHILD_JAX_CACHE")
+    if cache:
+        env.update(JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", JAX_COMPILATION_CACHE_MAX_SIZE=str(4 << 30))
+    return env
+
+
 def config(total_steps: int, **overrides) -> ml_collections.ConfigDict:
     cfg = ml_collections.ConfigDict(dict(
         seed=0,
