@@ -32,8 +32,8 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh
 
-from sarclip_jax.losses import fused_clip_loss, fused_siglip_loss, logit_scale_value
 from sarclip_jax import sharding
+from sarclip_jax.losses import fused_clip_loss, fused_siglip_loss, logit_scale_value
 from sarclip_jax.sharding import BATCH_AXES
 
 LOSSES = ("clip", "siglip")
