@@ -5,9 +5,10 @@ input pipeline, measured in one invocation.
     python bench/main_job_step.py --data-dir data/tensorflow_datasets --contexts 32 77 --steps 50
 
 The step is the trainer's own (model, loss, AdamW) on one fixed batch of the embedded default's
-data, interleaved over the context lengths in rounds so that both see the same machine; the
-pipeline is the trainer's Grain iterator alone. Prints ms per step, the ratio to the first
-context length, model FLOPs per step and the rate they imply.
+data, interleaved over the context lengths in rounds so that both see the same machine, and the
+first context's step fed by the trainer's Grain iterator, as in the training loop (what the
+pipeline costs there, sharing the cores); then the iterator alone. Prints ms per step, the ratio
+to the first context length, model FLOPs per step and the rate they imply.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def main() -> None:
         runs[ctx] = dict(step=step, state=state, batch=batch, it=it, times=[],
                          flops=flops.train_step_flops(model_cfg, cfg.batch_size))
 
+    fed = runs[args.contexts[0]]
+    fed_times = []  # the first context's step fed by its pipeline, as in the trainer's loop
     for _ in range(args.rounds):
         for r in runs.values():
             jax.block_until_ready(r["state"])
@@ -65,6 +68,12 @@ def main() -> None:
                 r["state"], _ = r["step"](r["state"], r["batch"])
             jax.block_until_ready(r["state"])
             r["times"].append((time.perf_counter() - start) / args.steps)
+        jax.block_until_ready(fed["state"])
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            fed["state"], _ = fed["step"](fed["state"], sharding.global_batch(next(fed["it"]), mesh))
+        jax.block_until_ready(fed["state"])
+        fed_times.append((time.perf_counter() - start) / args.steps)
 
     it = runs[args.contexts[0]]["it"]
     start = time.perf_counter()
@@ -77,6 +86,9 @@ def main() -> None:
     for ctx, r in runs.items():
         s = statistics.median(r["times"])
         print(f"{ctx:>8} | {s * 1e3:8.1f} | {s / first:6.2f} | {r['flops'] / 1e9:10.2f} | {r['flops'] / s / 1e9:8.1f}")
+    fed_s = statistics.median(fed_times)
+    print(f"context {args.contexts[0]} fed by the pipeline: {fed_s * 1e3:.1f} ms per step, "
+          f"{fed_s / first:.2f} x the fixed batch")
     print(f"input pipeline alone: {data_ms:.1f} ms per batch of {base.batch_size}")
 
 
