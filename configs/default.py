@@ -42,7 +42,8 @@ def get_config(arg=None):
     c.data = dict(dataset=DATASET, data_dir=a.data_dir, split="train", image_size=IMAGE_SIZE,
                   tokenizer=tokenizer, context_length=32, num_workers=0, read_threads=2,
                   exclude="",  # exclude: an overlap.json of `sarclip data overlap` (records left out)
-                  caption_weights={})  # per caption kind, e.g. {"counting": 2.0}; empty: uniform
+                  caption_weights={},  # per caption kind, e.g. {"counting": 2.0}; empty: uniform
+                  record_cache_mib=256.0)  # the 6,000 parsed and decoded records take ~60 MiB
 
     c.mesh = dict(data=-1, fsdp=1, tensor=1)
     c.batch_size = 64

@@ -36,7 +36,7 @@ class Source:
 
 
 def cfg(**kw):
-    return P.PipelineConfig(image_size=SIZE, augment=NO_AUG, read_threads=1, prefetch_batches=0, **kw)
+    return P.PipelineConfig(**{"image_size": SIZE, "augment": NO_AUG, "read_threads": 1, "prefetch_batches": 0, **kw})
 
 
 def which(image) -> int:
@@ -109,3 +109,30 @@ def test_eval_numbers_text_labels_through_the_classes():
     assert np.concatenate([b["bad"] for b in only_tanks])[:5].tolist() == [True, True, True, False, True]
     with pytest.raises(P.LabelVocabularyError, match="pass classes"):
         list(P.eval_iterator(source, cfg(), batch_size=3, fields="label"))
+
+
+class Counting(Source):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.reads = 0
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return super().__getitem__(i)
+
+
+@pytest.mark.parametrize("cache_mib", [0.004, 1.0])  # room for a few records / for all of them
+def test_the_record_cache_changes_no_batch_and_stays_within_its_budget(cache_mib):
+    plain, cached = Counting(24, truncated={3}), Counting(24, truncated={3})
+    speckle = sar_augment.Augment(speckle_prob=0.5)  # random draws on top of the cached images
+    runs = [take(P.train_iterator(src, cfg(augment=speckle, record_cache_mib=mib), 8, seed=2), 9)  # 3 epochs
+            for src, mib in ((plain, 0.0), (cached, cache_mib))]
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a["image"], b["image"])
+        np.testing.assert_array_equal(a["text"], b["text"])
+    assert plain.reads == 3 * 25  # 24 positions per epoch, the bad record's replacement read too
+    # With room for all, each readable record is read once; the bad one again in every epoch.
+    if cache_mib >= 1:
+        assert 24 + 2 <= cached.reads <= 25 + 2
+    else:
+        assert 25 + 2 < cached.reads < plain.reads

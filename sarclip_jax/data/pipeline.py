@@ -82,6 +82,9 @@ class PipelineConfig:
     exclude: str = ""  # train: an overlap.json (or a JSON list of record indices) to leave out
     exclude_sources: tuple[str, ...] = ()  # train: source datasets left out (leave-one-source-out)
     caption_ids: bool = False  # train: batches also carry "caption_ids", (B, 2) int32 (multi-positive losses)
+    # train: MiB of parsed records and decoded images kept per process, so later epochs skip TFDS
+    # parsing and image decoding (most of a small image's cost); 0: off. Values are unchanged.
+    record_cache_mib: float = 0.0
     mean: tuple[float, float, float] = sar_transforms.OPENAI_MEAN
     std: tuple[float, float, float] = sar_transforms.OPENAI_STD
 
@@ -91,6 +94,8 @@ class PipelineConfig:
         if self.num_workers < 0 or self.read_threads < 1 or self.prefetch_batches < 0:
             raise ValueError(f"need num_workers >= 0, read_threads >= 1, prefetch_batches >= 0; got "
                              f"{self.num_workers}, {self.read_threads}, {self.prefetch_batches}")
+        if not (np.isfinite(self.record_cache_mib) and self.record_cache_mib >= 0):
+            raise ValueError(f"record_cache_mib must be finite and >= 0, got {self.record_cache_mib}")
         if self.max_captions < 1:
             raise ValueError(f"max_captions must be >= 1, got {self.max_captions}")
         bad = {k: w for k, w in dict(self.caption_weights).items() if not (np.isfinite(w) and w >= 0)}
@@ -198,16 +203,37 @@ class TrainTransform:
         self.shard = np.asarray(range(shard_index, len(source), shard_count) if shard is None else shard, np.int64)
         self.shard_len = len(self.shard)
         self.tokenize = _Tokenize(tokenizer if tokenizer is not None else cfg.tokenizer, cfg.context_length)
+        self._cache: dict[int, tuple[dict, tuple[np.ndarray, str]]] = {}
+        self._cache_left = int(cfg.record_cache_mib * 2**20)  # bytes
 
-    def prepare(self, record: dict, rng: np.random.Generator) -> tuple[str, np.ndarray]:
+    def prepare(self, record: dict, rng: np.random.Generator,
+                decoded: tuple[np.ndarray, str] | None = None) -> tuple[str, np.ndarray]:
         cfg = self.cfg
         # The caption is drawn first, so the choice does not depend on the augmentation settings.
         caption = sar_transforms.pick_caption(record, rng, cfg.caption_weights)
         image = sar_transforms.image_for_model(record, cfg.image_size, cfg.radiometry, cfg.augment, rng,
-                                               cfg.mean, cfg.std)
+                                               cfg.mean, cfg.std, decoded=decoded)
         if not np.all(np.isfinite(image)):
             raise ValueError("non-finite pixels after preprocessing")
         return caption, image
+
+    def _decode(self, j: int, record: dict) -> tuple[np.ndarray, str]:
+        """The record's decoded image, kept in the record cache (with the record's other fields)
+        while it has room: later epochs then skip parsing and decoding."""
+        decoded = records.decode_image(record)
+        if self._cache_left > 0:
+            kept = {k: v for k, v in record.items() if k != "image"}
+            size = decoded[0].nbytes + _approx_nbytes(kept)
+            if size <= self._cache_left:  # reader threads may race here: at worst one record is counted twice
+                decoded[0].setflags(write=False)  # shared by every later draw: no transform may edit it
+                self._cache[j] = (kept, decoded)
+                self._cache_left -= size
+        return decoded
+
+    def __getstate__(self):
+        state = dict(self.__dict__)  # worker processes start with an empty cache of their own
+        state["_cache"], state["_cache_left"] = {}, int(self.cfg.record_cache_mib * 2**20)
+        return state
 
     def __call__(self, position: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         tried, last = [], None
@@ -215,8 +241,12 @@ class TrainTransform:
             j = int(self.shard[(position + k) % self.shard_len])
             record = None
             try:
-                record = self.source[j]
-                caption, image = self.prepare(record, rng)
+                if j in self._cache:
+                    record, decoded = self._cache[j]
+                else:
+                    record = self.source[j]
+                    decoded = self._decode(j, record)
+                caption, image = self.prepare(record, rng, decoded)
             except Exception as e:  # decoders and sources raise many types on damaged data
                 tried.append(batching.record_name(record, j))
                 BAD_RECORDS.add("training", tried[-1], e)
@@ -228,6 +258,19 @@ class TrainTransform:
             return example
         raise BadDataError(f"{len(tried)} training records in a row are unreadable ({', '.join(tried)}); "
                            f"last cause: {type(last).__name__}: {last}") from last
+
+
+def _approx_nbytes(value) -> int:
+    """Host bytes a parsed record's field holds, roughly (arrays, byte strings, and their lists)."""
+    if isinstance(value, (bytes, str)):
+        return len(value) + 40
+    if isinstance(value, np.ndarray):
+        return value.nbytes + (sum(map(_approx_nbytes, value.flat)) if value.dtype == object else 0) + 112
+    if isinstance(value, dict):
+        return sum(_approx_nbytes(k) + _approx_nbytes(v) for k, v in value.items()) + 64
+    if isinstance(value, (list, tuple)):
+        return sum(map(_approx_nbytes, value)) + 56
+    return 32
 
 
 def _iterate(ds, cfg: PipelineConfig, batch_size: int, drop_remainder: bool):

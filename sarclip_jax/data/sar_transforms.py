@@ -76,9 +76,10 @@ def bands_to_model_rgb(unit: np.ndarray, mean=OPENAI_MEAN, std=OPENAI_STD) -> np
 
 def image_for_model(record: dict, size: int, radiometry: sar_radiometry.Radiometry,
                     augment: sar_augment.Augment | None = None, rng: np.random.Generator | None = None,
-                    mean=OPENAI_MEAN, std=OPENAI_STD) -> np.ndarray:
-    """float32 (size, size, 3), normalised; `augment=None` is the deterministic eval path."""
-    image, scale = records.decode_image(record)
+                    mean=OPENAI_MEAN, std=OPENAI_STD, decoded: tuple[np.ndarray, str] | None = None) -> np.ndarray:
+    """float32 (size, size, 3), normalised; `augment=None` is the deterministic eval path.
+    `decoded`: the record's `records.decode_image` result when the caller already has it."""
+    image, scale = decoded if decoded is not None else records.decode_image(record)
     looks = sar_augment.draw_looks(augment, rng) if augment is not None else None
     geometric = augment is not None and (augment.dihedral or augment.crops)
     if (scale == "display" and image.dtype == np.uint8 and sar_radiometry.as_hwc(image).shape[-1] in (1, 3)
