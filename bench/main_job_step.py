@@ -6,9 +6,9 @@ input pipeline, measured in one invocation.
 
 The step is the trainer's own (model, loss, AdamW) on one fixed batch of the embedded default's
 data, interleaved over the context lengths in rounds so that both see the same machine, and the
-first context's step fed by the trainer's Grain iterator, as in the training loop (what the
-pipeline costs there, sharing the cores), after one epoch of it; then the iterator alone. Prints ms per step, the ratio
-to the first context length, model FLOPs per step and the rate they imply.
+first context's step fed by the trainer's Grain iterator (after one epoch of it), as in the
+training loop: what the pipeline costs there, sharing the cores; then the iterator alone. Prints
+ms per step, the ratio to the first context length, model FLOPs per step and the rate they imply.
 """
 
 from __future__ import annotations
