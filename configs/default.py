@@ -27,7 +27,10 @@ def get_config(arg=None):
     c = ml_collections.ConfigDict()
     c.seed = 0
 
-    c.model = dict(name="tiny", dtype="float32", param_dtype="float32", remat="none", attention="xla", init_from="")
+    # unroll_layers: two blocks per tower compile in a second unrolled, and the step runs ~15%
+    # faster on a CPU than under lax.scan (docs/performance.md).
+    c.model = dict(name="tiny", dtype="float32", param_dtype="float32", remat="none", attention="xla", init_from="",
+                   unroll_layers=True)
     # block_size 0: the loss picks its tile (or the plain rows) within memory_mib per device;
     # positives "text": equal captions are positives (needs caption_ids in the batches).
     c.loss = dict(kind="clip", block_size=0, memory_mib=64.0, positives="pair")

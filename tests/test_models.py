@@ -98,8 +98,9 @@ def test_remat_gives_the_same_loss_and_gradients(remat):
     loss_r, grads_r = _loss_and_grads(cfg.replace(remat=remat), params, images, ids)
     np.testing.assert_allclose(loss_r, loss, rtol=1e-6)
     assert set(grads) == set(params)
-    for k in grads:
-        np.testing.assert_allclose(grads_r[k], grads[k], rtol=1e-4, atol=1e-7, err_msg=k)
+    for k in grads:  # recomputation fuses differently: float32 rounding at the gradient's own scale
+        atol = 1e-6 * np.abs(np.asarray(grads[k])).max()
+        np.testing.assert_allclose(grads_r[k], grads[k], rtol=1e-4, atol=atol, err_msg=k)
     assert all(np.abs(np.asarray(g)).max() > 0 for g in grads.values()), "a parameter gets no gradient"
 
 

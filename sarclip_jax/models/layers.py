@@ -46,7 +46,13 @@ def quick_gelu(x: jax.Array) -> jax.Array:
 
 
 def gelu(x: jax.Array) -> jax.Array:
-    return jax.nn.gelu(x, approximate=False)  # torch.nn.GELU() is the exact erf form
+    # torch.nn.GELU()'s exact form, written as torch computes it: x/2 (1 + erf(x/sqrt 2)).
+    # jax.nn.gelu's erfc form is the same function, but with it XLA:CPU runs the MLP block's
+    # forward and backward about 2x slower (bench/step_forms.py).
+    return 0.5 * x * (1.0 + jax.lax.erf(x * _SQRT_HALF))
+
+
+_SQRT_HALF = math.sqrt(0.5)
 
 
 class LayerNorm(nnx.Module):

@@ -50,7 +50,8 @@ class RunResult:
 
 def model_config(cfg: ml_collections.ConfigDict) -> CLIPConfig:
     m = cfg.model
-    overrides = dict(dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat, attention=m.get("attention", "xla"))
+    overrides = dict(dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat, attention=m.get("attention", "xla"),
+                     unroll_layers=m.get("unroll_layers", False))
     if cfg.loss.kind == "siglip":
         overrides["init_logit_bias"] = m.get("init_logit_bias", -10.0)
     model_cfg = get_model_config(m.name, **overrides)
