@@ -14,10 +14,15 @@ import atexit  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 
-# The trainer subprocesses of the fault tests compile the same few tiny programs again and again;
-# they share one persistent compilation cache (train_harness.child_env). This process does not use it.
+# Tests build the same few tiny programs again and again, in this process and in the trainer
+# subprocesses of the fault tests: all share one persistent compilation cache per session
+# (train_harness.child_env passes it on), so each program compiles once.
 os.environ["SARCLIP_TEST_CHILD_JAX_CACHE"] = tempfile.mkdtemp(prefix="sarclip_test_jax_cache_")
 atexit.register(shutil.rmtree, os.environ["SARCLIP_TEST_CHILD_JAX_CACHE"], ignore_errors=True)
+if not os.environ.get("SARCLIP_TEST_NO_CACHE"):
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=os.environ["SARCLIP_TEST_CHILD_JAX_CACHE"],
+                      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+                      JAX_COMPILATION_CACHE_MAX_SIZE=str(4 << 30))
 
 import sys  # noqa: E402
 

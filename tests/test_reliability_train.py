@@ -113,8 +113,9 @@ def test_corrupted_newest_checkpoint_falls_back_to_the_previous(straight, tmp_pa
 
 def test_long_run_keeps_host_memory_and_file_handles_flat(tmp_path):
     log = tmp_path / "resources.jsonl"
-    _run(tmp_path / "run", 600, "batch_size=8", "checkpoint.every=20", "checkpoint.keep=2", "eval_every=20",
-         "log_every=20", f"resource_log={log}")
+    # 30 save-and-evaluate cycles, where handles and buffers would pile up, every 10 steps
+    _run(tmp_path / "run", 300, "batch_size=8", "checkpoint.every=10", "checkpoint.keep=2", "eval_every=10",
+         "log_every=10", f"resource_log={log}")
     rows = [json.loads(x) for x in log.read_text().splitlines()]
     assert len(rows) == 30
     warm, end = rows[5:10], rows[-5:]  # after compilation and the first saves settle

@@ -129,6 +129,19 @@ def test_non_finite_loss_stops_with_the_last_good_state(tmp_path):
     assert int(st["step"]) == step < 40
 
 
+def test_cpu_initialisation_compiled_at_o1_gives_the_default_compilers_parameters():
+    # train_state compiles the random initialisation with CPU_INIT_COMPILER_OPTIONS to save
+    # compile time; the parameters must be the bits the default compiler gives.
+    mesh = sharding.make_mesh(sharding.MeshConfig(data=2, fsdp=2, tensor=2))
+    t = trainer.build(get_model_config("tiny"), train_harness.config(10).optim, mesh, total_steps=10)
+    fast = t.init_state(seed=3)["params"]
+    with mesh:
+        plain = jax.jit(lambda: state_lib.init_state(t.model_cfg, t.tx, t.shardings, 3))()["params"]
+    assert state_lib.CPU_INIT_COMPILER_OPTIONS  # the fast path is on, or this compares a thing with itself
+    for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(fast), jax.tree.leaves(plain)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(path))
+
+
 def test_checkpoint_restores_onto_a_different_mesh(tmp_path):
     cfg = train_harness.config(4, **{"mesh.data": 8})
     loop.train(cfg, tmp_path, train_harness.data_fn)
@@ -155,7 +168,10 @@ def test_two_processes_train_the_same_model(tmp_path):
         cmd = [sys.executable, "-m", "tests.train_harness", str(tmp_path / "run"), "6",
                "distributed.mode=on", f"distributed.coordinator_address=127.0.0.1:{port}",
                "distributed.num_processes=2", f"distributed.process_id={pid}", "checkpoint.every=3"]
-        env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+        # Without the suite's compilation cache: two processes writing the same entries at once
+        # made this test slower.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT"))}
+        env.update(XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
         procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True))
     outs = [p.communicate(timeout=300)[0] for p in procs]
