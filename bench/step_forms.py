@@ -8,8 +8,9 @@ as jax.nn.gelu's erfc form or as x/2 (1 + erf(x/sqrt 2)) (torch's formula, which
 Times the MLP block (fc, GELU, proj) forward and backward with each GELU, then the main job's
 whole train step (configs/default.py: model, loss, AdamW on one fixed batch) scanned with the erfc
 GELU, scanned with the erf GELU, and unrolled with the erf GELU; rounds interleaved so that all see
-the same machine. Prints ms and the ratio to the first of each group, and the largest difference
-of the two GELUs over [-10, 10] (and from torch's GELU when torch is installed).
+the same machine. Prints ms and the ratio to the first of each group, the largest difference
+of the two GELUs over [-10, 10] (and from torch's GELU when torch is installed), and the compile
+time of the random initialisation with default options and with the CPU's (LLVM -O1).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def main() -> None:
         grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
         calls[f"MLP fwd+bwd, {name}"] = lambda g=grad: g(x, w_fc, w_proj)
     if not args.no_step:
-        calls.update(_train_steps(args.data_dir, forms))
+        calls.update(_train_steps(args.data_dir, forms))  # builds the data and tokenizer when missing
+        _init_compile_times(args.data_dir)
 
     times = {name: [] for name in calls}
     for f in calls.values():
@@ -87,6 +89,33 @@ def main() -> None:
         for n in names:
             t = statistics.median(times[n])
             print(f"{n:48} {t * 1e3:8.1f} ms  {t / first:5.2f}")
+
+
+def _init_compile_times(data_dir: str) -> None:
+    """Compile time of the main job's random initialisation, default options against the CPU's."""
+    import jax
+    import numpy as np
+    from flax import nnx
+
+    from sarclip_jax.config_loading import load_config
+    from sarclip_jax.models.clip import CLIP
+    from sarclip_jax.train import loop, train_state
+
+    model_cfg = loop.model_config(load_config(f"configs/default.py:data_dir={data_dir}"))
+
+    def fresh():
+        return nnx.to_pure_dict(nnx.state(CLIP(model_cfg, rngs=nnx.Rngs(0)), nnx.Param))
+
+    lowered = jax.jit(fresh).lower()
+    results = {}
+    for name, options in (("default", None), ("CPU_INIT_COMPILER_OPTIONS", train_state.CPU_INIT_COMPILER_OPTIONS)):
+        start = time.perf_counter()
+        compiled = lowered.compile(options)
+        results[name] = (time.perf_counter() - start, jax.tree.leaves(compiled()))
+    (t0, a), (t1, b) = results.values()
+    same = all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
+    print(f"initialisation compile: default {t0:.2f} s, {train_state.CPU_INIT_COMPILER_OPTIONS} {t1:.2f} s "
+          f"(ratio {t1 / t0:.2f}); parameters bit-identical: {same}")
 
 
 def _train_steps(data_dir: str, forms: dict) -> dict:
