@@ -135,7 +135,7 @@ def test_cpu_initialisation_compiled_at_o1_gives_the_default_compilers_parameter
     mesh = sharding.make_mesh(sharding.MeshConfig(data=2, fsdp=2, tensor=2))
     t = trainer.build(get_model_config("tiny"), train_harness.config(10).optim, mesh, total_steps=10)
     fast = t.init_state(seed=3)["params"]
-    with mesh:
+    with jax.set_mesh(mesh):
         plain = jax.jit(lambda: state_lib.init_state(t.model_cfg, t.tx, t.shardings, 3))()["params"]
     assert state_lib.CPU_INIT_COMPILER_OPTIONS  # the fast path is on, or this compares a thing with itself
     for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(fast), jax.tree.leaves(plain)):
