@@ -5,6 +5,10 @@ evaluations the main job runs.
 
     sarclip eval --config eval/synthetic_test.py --checkpoint runs/default
     sarclip eval --config eval/synthetic_test.py:dataset=sarclip1m/synthetic_smoke --checkpoint runs/smoke
+    sarclip eval --config eval/synthetic_test.py:probe=True --checkpoint runs/default   # + a linear probe
+
+probe=True adds a linear probe (fitted on the training split's image embeddings): how well the
+image tower separates the classes, whatever the text tower makes of their names.
 """
 
 import ml_collections
@@ -13,10 +17,13 @@ from sarclip_jax.config_loading import parse_arg
 
 
 def get_config(arg=None):
-    a = parse_arg(arg, dataset="sarclip1m/synthetic_default", data_dir="data/tensorflow_datasets", batch_size=128)
+    a = parse_arg(arg, dataset="sarclip1m/synthetic_default", data_dir="data/tensorflow_datasets", batch_size=128, probe=False)
     data = dict(dataset=a.dataset, split="test", data_dir=a.data_dir, batch_size=a.batch_size)
-    return ml_collections.ConfigDict({"evals": {
+    evals = {
         "zero_shot": dict(kind="zero_shot", templates="sar", classes="synthetic", **data),
         "retrieval": dict(kind="retrieval", protocol="multi_caption", subset_size=0, **data),
         "retrieval_any_match": dict(kind="retrieval", protocol="any_match", subset_size=0, **data),
-    }})
+    }
+    if a.probe:
+        evals["linear_probe"] = dict(kind="linear_probe", train_split="train", classes="synthetic", **data)
+    return ml_collections.ConfigDict({"evals": evals})

@@ -272,3 +272,15 @@ def test_the_training_configs_eval_entries_are_accepted(data):
         entry = {**entry.to_dict(), **fields, "name": name}
         ev = build_evaluator(entry["kind"], entry)
         assert ev.name == name and ev.items
+
+
+def test_the_synthetic_job_with_a_probe_fits_on_the_training_split(data):
+    from sarclip_jax.config_loading import load_config
+
+    fields, _ = data
+    job = epath.Path(__file__).parent.parent / "eval" / "synthetic_test.py"
+    cfg = load_config(f"{job}:probe=True,dataset={fields['dataset']},data_dir={fields['data_dir']}")
+    assert set(cfg.evals) == {"zero_shot", "retrieval", "retrieval_any_match", "linear_probe"}
+    assert "linear_probe" not in load_config(str(job)).evals  # off unless asked for
+    ev = build_evaluator("linear_probe", {**cfg.evals.linear_probe.to_dict(), "name": "linear_probe"})
+    assert (len(ev.train_items), len(ev.test_items)) == (2, N_TEST)

@@ -146,6 +146,7 @@ def test_cli_builds_synthetic_with_sizes_and_refuses_all_bad_sources(tmp_path, c
     out = capsys.readouterr().out
     assert rc == 0 and "train: 10 examples" in out and "first record" in out
     assert "expected false negatives per batch (same caption text, counted as negatives)" in out
+    assert "hold another class as often as their label" in out and "reads every object right scores" in out
     rc = cli(["data", "info", "sarclip1m/synthetic_tiny", "--data_dir", str(tmp_path)])
     assert rc == 1 and "not built" in capsys.readouterr().out  # the default tiny sizes were not built
     manual = tmp_path / "manual"

@@ -111,6 +111,13 @@ def info(args) -> int:
                                   data_dir=os.path.expanduser(args.data_dir))
         print(f"  {split}: {len(source)} examples")
         stats = stored.get(split) or _caption_stats(source)
+        ambiguity = _label_ambiguity(source)
+        if ambiguity and ambiguity["records"]:
+            classes = ", ".join(f"{c} {n}" for c, n in ambiguity["ambiguous_by_class"].items())
+            print(f"    labels: {ambiguity['ambiguous']} of {ambiguity['records']} records "
+                  f"({100 * ambiguity['ambiguous_rate']:.1f}%) hold another class as often as their label"
+                  f"{f' ({classes})' if classes else ''}; a classifier that reads every object right scores "
+                  f"{100 * ambiguity['ceiling']:.1f}% top-1")
         if stats and stats["captions"]:
             fn = stats["false_negatives_per_batch"]
             print(f"    captions: {stats['captions']} ({stats['distinct_captions']} distinct texts); "
@@ -134,6 +141,17 @@ def _caption_stats(source) -> dict | None:
     for i in range(len(source)):
         stats.add(records.captions_of(source[i]))
     return stats.summary()
+
+
+def _label_ambiguity(source) -> dict | None:
+    """How often the split's class label ties with another annotated class (tfds_sarclip.label_stats)."""
+    from sarclip_jax.data import records
+    from tfds_sarclip.label_stats import label_ambiguity
+
+    if "objects" not in source.dataset_info.features:
+        return None
+    return label_ambiguity((records.text_of(r["label"]), records.object_labels_of(r))
+                           for r in (source[i] for i in range(len(source))))
 
 
 def overlap(args) -> int:

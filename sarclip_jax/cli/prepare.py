@@ -4,7 +4,7 @@ The embedded default trains from scratch on synthetic SAR captions, so its token
 sentencepiece model trained on the training split (seconds) rather than CLIP's 49k-token BPE,
 whose vocabulary file only ships with open_clip_torch.
 
-    config.dataset_build = dict(enabled=True, num_train=6000, ...)   # synthetic sizes
+    config.dataset_build = dict(enabled=True, num_train=24000, ...)   # synthetic sizes
     config.tokenizer_build = dict(enabled=True, vocab_size=1024)      # writes config.data.tokenizer
 """
 

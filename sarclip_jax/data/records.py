@@ -101,6 +101,12 @@ def caption_kinds_of(record: dict) -> list[str]:
     return kinds if len(kinds) == n else [UNKNOWN_KIND] * n
 
 
+def object_labels_of(record: dict) -> list[str]:
+    """The class of each annotated object (empty where the source has no boxes)."""
+    objects = record.get("objects") or {}
+    return [text_of(label) for label in objects.get("label", [])]
+
+
 def file_record(path: epath.PathLike, float_scale: str = "amplitude", key: str | None = None) -> dict[str, Any]:
     """A record for an image file: PNG/JPEG bytes kept as they are (display products), TIFFs
     decoded once for their dtype, raw MSTAR chips (Phoenix header) turned into their float32
