@@ -2,6 +2,7 @@
 CSVs, with broken images counted rather than scored; their numbers are held to a direct
 computation through sarclip_jax.api on the same records."""
 
+import collections
 import json
 
 import numpy as np
@@ -92,6 +93,19 @@ def test_zero_shot_on_tfds_matches_a_direct_computation_and_counts_broken_images
     assert [f["item"] for f in results["failed_to_load"]] == [text(source[3]["image_id"]), text(source[7]["image_id"])]
     md = files["markdown"].read_text()
     assert f"| {expected.top_k[1]:.2f} |" in md and "failed to load: 2" in md
+    # Top-1 by where the label stands among the scene's objects, against a per-scene count.
+    right = collections.defaultdict(list)
+    for r, y, p in zip(records, labels, expected.predictions, strict=True):
+        objects = [text(c) for c in r["objects"]["label"]]
+        most = max(objects.count(c) for c in objects)
+        leaders = {c for c in objects if objects.count(c) == most}
+        case = ("one class" if set(objects) == {text(r["label"])} else "label outnumbered"
+                if text(r["label"]) not in leaders else "label tied" if len(leaders) > 1 else "label leads")
+        right[case].append(y == p)
+    got = {g["standing"]: (g["images"], g["top1"]) for g in results["by_label_standing"]}
+    assert got == {c: (len(v), pytest.approx(100 * np.mean(v))) for c, v in right.items()}
+    assert "one class" in got and sum(n for n, _ in got.values()) == N_TEST - 2
+    assert "| one class |" in md
     with Image.open(str(files["confusion_matrix"])) as im:
         assert im.format == "PNG" and min(im.size) > 200
 

@@ -195,18 +195,3 @@ def test_repeated_caption_statistics_equal_a_plain_count():
     in_others = sum(any(k in other for j, other in enumerate(keys) if j != i) for i, ks in enumerate(keys) for k in ks)
     assert got["duplicate_rate"] == round(in_others / 9, 6) and got["distinct_captions"] == 5
 
-
-def test_label_ambiguity_counts_ties_and_outnumbered_labels():
-    from tfds_sarclip.label_stats import label_ambiguity
-
-    records = [("ship", ["ship"]),                               # clear
-               ("ship", ["ship", "ship", "oil slick"]),          # clear: the label leads
-               ("ship", ["ship", "oil slick"]),                  # a two-way tie: a perfect reader is right half the time
-               ("vehicle", ["vehicle", "aircraft", "building"]),  # a three-way tie: a third
-               ("tank", ["building", "building", "tank"]),       # outnumbered: never right
-               ("", ["ship"]), ("ship", [])]                     # no label, no objects: skipped
-    got = label_ambiguity(records)
-    assert got["records"] == 5 and got["ambiguous"] == 3 and got["ambiguous_rate"] == 0.6
-    assert abs(got["ceiling"] - (1 + 1 + 1 / 2 + 1 / 3 + 0) / 5) < 1e-6
-    assert got["ambiguous_by_class"] == {"ship": 1, "vehicle": 1, "tank": 1}
-    assert label_ambiguity([])["records"] == 0

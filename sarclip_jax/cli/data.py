@@ -144,9 +144,9 @@ def _caption_stats(source) -> dict | None:
 
 
 def _label_ambiguity(source) -> dict | None:
-    """How often the split's class label ties with another annotated class (tfds_sarclip.label_stats)."""
+    """How often the split's class label ties with another annotated class (sarclip_jax.data.label_ambiguity)."""
     from sarclip_jax.data import records
-    from tfds_sarclip.label_stats import label_ambiguity
+    from sarclip_jax.data.label_ambiguity import label_ambiguity
 
     if "objects" not in source.dataset_info.features:
         return None

@@ -84,3 +84,16 @@ def chance_top1(class_counts: np.ndarray) -> tuple[float, float]:
     if counts.size == 0:
         raise ValueError("chance accuracy of zero classes is undefined")
     return 100.0 / counts.size, 100.0 * int(counts.max()) / max(int(counts.sum()), 1)
+
+
+def top1_by_group(predictions: np.ndarray, labels: np.ndarray, groups: Sequence[str],
+                  order: Sequence[str] = ()) -> list[tuple[str, int, float]]:
+    """(group, images, top-1 %) for each group present, in `order` first, then by name; "" is no group."""
+    predictions, labels = np.asarray(predictions), np.asarray(labels)
+    if not len(predictions) == len(labels) == len(groups):
+        raise ValueError(f"need one group per image: {len(predictions)} predictions, {len(labels)} labels, "
+                         f"{len(groups)} groups")
+    groups = np.asarray(list(groups), dtype=object)
+    present = [g for g in order if (groups == g).any()] + sorted(set(groups.tolist()) - set(order) - {""})
+    return [(g, int((groups == g).sum()), float(100.0 * np.mean(predictions[groups == g] == labels[groups == g])))
+            for g in present]

@@ -83,6 +83,7 @@ class Item:
     captions: tuple[str, ...] = ()
     label: int = -1
     kinds: tuple[str, ...] = ()  # each caption's kind (records.caption_kinds_of); () when unknown
+    objects: tuple[str, ...] = ()  # the class of each annotated object (records.object_labels_of); () when none
 
 
 @dataclasses.dataclass
@@ -171,32 +172,33 @@ def _from_tfds(cfg, want: str, source) -> EvalSet:
             if not pairs:
                 skipped["no_caption"].append(key)
                 continue
-            rows.append((i, key, tuple(pairs), None))
+            rows.append((i, key, tuple(pairs), None, ()))
         else:
             raw = record.get("label")
             if raw is None or (not isinstance(raw, (int, np.integer)) and not records.text_of(raw)):
                 skipped["no_label"].append(key)
                 continue
-            rows.append((i, key, (), raw if isinstance(raw, (int, np.integer)) else records.text_of(raw)))
+            rows.append((i, key, (), raw if isinstance(raw, (int, np.integer)) else records.text_of(raw),
+                         tuple(records.object_labels_of(record))))
 
     def image(index: int, key: str) -> ImageRef:
         return ImageRef("tfds", index, key=key, source=source)
 
     if want == "captions":
         items = [Item(key, image(i, key), tuple(c for c, _ in pairs), kinds=tuple(k for _, k in pairs))
-                 for i, key, pairs, _ in rows]
+                 for i, key, pairs, *_ in rows]
         return EvalSet(cfg.dataset, split, items, [], dict(skipped))
     if label_names is not None:  # ClassLabel: integer labels, names from the dataset info
-        items = [Item(key, image(i, key), (), int(raw)) for i, key, _, raw in rows]
+        items = [Item(key, image(i, key), (), int(raw), objects=objects) for i, key, _, raw, objects in rows]
         return EvalSet(cfg.dataset, split, items, label_names, dict(skipped))
-    vocabulary = _text_vocabulary(cfg, [str(raw) for *_, raw in rows])
+    vocabulary = _text_vocabulary(cfg, [str(raw) for _, _, _, raw, _ in rows])
     index = {name: k for k, name in enumerate(vocabulary)}
     items = []
-    for i, key, _, raw in rows:
+    for i, key, _, raw, objects in rows:
         if str(raw) not in index:
             skipped[f"label_not_in_classes:{raw}"].append(key)
             continue
-        items.append(Item(key, image(i, key), (), index[str(raw)]))
+        items.append(Item(key, image(i, key), (), index[str(raw)], objects=objects))
     return EvalSet(cfg.dataset, split, items, vocabulary, dict(skipped))
 
 

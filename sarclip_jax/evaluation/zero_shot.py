@@ -27,6 +27,7 @@ import time
 import numpy as np
 from etils import epath
 
+from sarclip_jax.data import label_ambiguity
 from sarclip_jax.evaluation import classification_metrics, embed, plots, report
 from sarclip_jax.evaluation import config as config_lib
 from sarclip_jax.evaluation.sources import open_set
@@ -49,6 +50,9 @@ class ZeroShotReport(report.EvalReport):
     templates: tuple[str, ...]
     template_set: str  # a prompts set name, or "custom"
     class_name_set: str  # "" (labels as they are), a prompts.READABLE_CLASS_NAMES set, or "custom"
+    # (standing, images, top-1) where records carry object boxes: where the label stands among the
+    # scene's object classes (sarclip_jax.data.label_ambiguity); () otherwise.
+    by_standing: tuple[tuple[str, int, float], ...] = ()
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -71,7 +75,8 @@ class ZeroShotReport(report.EvalReport):
                 "templates": {"set": self.template_set, "templates": list(self.templates)},
                 "class_names": {"set": self.class_name_set, "labels": list(self.class_names),
                                 "prompt_names": list(self.prompt_names)},
-                "metrics": self.metrics, "per_class": self.per_class(), "confusion_matrix": self.result.confusion}
+                "metrics": self.metrics, "per_class": self.per_class(), "confusion_matrix": self.result.confusion,
+                "by_label_standing": [{"standing": g, "images": n, "top1": a} for g, n, a in self.by_standing]}
 
     def to_markdown(self, run_info: dict | None = None) -> str:
         r, fmt = self.result, report.fmt
@@ -85,6 +90,11 @@ class ZeroShotReport(report.EvalReport):
                   "", "| class | prompt name | images | accuracy |", "|---|---|---:|---:|"]
         lines += [f"| {c['class']} | {c['prompt_name']} | {c['images']} | {fmt(c['accuracy'])} |"
                   for c in self.per_class()]
+        if self.by_standing:
+            lines += ["", "By where the label stands among the classes of the scene's annotated objects (a perfect "
+                      "reader guesses on a tie and never names an outnumbered label):", "",
+                      "| scene | images | top-1 |", "|---|---:|---:|"]
+            lines += [f"| {g} | {n} | {fmt(a)} |" for g, n, a in self.by_standing]
         lines += ["", "![confusion matrix](confusion_matrix.png)", ""]
         return "\n".join(lines)
 
@@ -132,16 +142,25 @@ class ZeroShotEvaluator:
         t0 = time.perf_counter()
         logits = zero_shot_logits(images.embeddings, classifier)
         result = classification_metrics.classification_metrics(logits, self.labels[images.ok], tuple(cfg.ks))
+        by_standing = self._by_standing(result.predictions, images.ok)
         timings.metric_s += time.perf_counter() - t0
         self.last = ZeroShotReport(
             **report.setup_fields(cfg, self.data, self.radiometry), result=result,
             class_names=tuple(self.data.class_names), prompt_names=tuple(self.prompt_names),
             templates=tuple(self.templates), template_set=self.template_set,
-            class_name_set=cfg.class_names if isinstance(cfg.class_names, str) else "custom",
+            class_name_set=cfg.class_names if isinstance(cfg.class_names, str) else "custom", by_standing=by_standing,
             failures=tuple(images.failures), timings=timings.as_dict(),
             counts=dict(images_listed=len(self.items), images_failed=len(images.failures),
                         images_scored=result.num_images, skipped={k: len(v) for k, v in self.data.skipped.items()}))
         return self.last.headline()
+
+    def _by_standing(self, predictions: np.ndarray, ok: np.ndarray) -> tuple[tuple[str, int, float], ...]:
+        scored = [item for item, kept in zip(self.items, ok, strict=True) if kept]
+        if not any(item.objects for item in scored):
+            return ()
+        groups = [label_ambiguity.standing(self.data.class_names[item.label], item.objects) for item in scored]
+        return tuple(classification_metrics.top1_by_group(predictions, self.labels[ok], groups,
+                                                          label_ambiguity.STANDINGS))
 
     def write_report(self, out_dir, run_info: dict) -> dict:
         if self.last is None:
