@@ -73,6 +73,14 @@ def test_synthetic_builds_reads_back_and_is_deterministic(tmp_path):
     assert sum(other_records[text(r["image_id"])]["image"] == r["image"] for r in records) == 0
     report = report_lib.read_report(first.data_dir)
     assert report["sources"]["synthetic"]["kept"] == {"train": 24, "validation": 6, "test": 6}
+    # The label statistics of the report equal a count over the records read back.
+    from sarclip_jax.data import label_ambiguity
+    from sarclip_jax.data.records import object_labels_of
+
+    for split in ("train", "test"):
+        expected = label_ambiguity.label_ambiguity((text(r["label"]), object_labels_of(r)) for r in read_all(first, split))
+        assert report["labels"][split] == expected == report["sources"]["synthetic"]["labels"][split]
+        assert expected["records"] == {"train": 24, "test": 6}[split]
 
 
 def test_synthetic_splits_are_disjoint(tmp_path):
@@ -146,7 +154,8 @@ def test_cli_builds_synthetic_with_sizes_and_refuses_all_bad_sources(tmp_path, c
     out = capsys.readouterr().out
     assert rc == 0 and "train: 10 examples" in out and "first record" in out
     assert "expected false negatives per batch (same caption text, counted as negatives)" in out
-    assert "hold another class as often as their label" in out and "reads every object right scores" in out
+    assert "hold another class with as many objects as their label, or more" in out
+    assert "a classifier that reads every object right scores" in out
     rc = cli(["data", "info", "sarclip1m/synthetic_tiny", "--data_dir", str(tmp_path)])
     assert rc == 1 and "not built" in capsys.readouterr().out  # the default tiny sizes were not built
     manual = tmp_path / "manual"

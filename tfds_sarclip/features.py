@@ -172,7 +172,8 @@ def generate(raws, split: str, report: report_lib.BuildReport, with_captions: bo
         seen.add(key)
         if extra is not None:
             example.update(extra(raw))
-        report.keep(raw.source, split, example.get("captions", ()))
+        report.keep(raw.source, split, example.get("captions", ()), label=raw.label,
+                    objects=[name for name, _ in raw.objects])
         yield key, example
 
 

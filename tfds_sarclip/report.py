@@ -14,6 +14,7 @@ from typing import Any
 from etils import epath
 
 from sarclip_jax.data.formats.caption_csv import AnnotationFileError  # noqa: F401  (raised by the parsers)
+from sarclip_jax.data.label_ambiguity import LabelAmbiguity
 from tfds_sarclip.caption_stats import CaptionStats
 
 REPORT_NAME = "build_report.json"
@@ -42,14 +43,19 @@ class BuildReport:
         self.examples: dict[tuple[str, str], list[str]] = collections.defaultdict(list)  # (source, reason)
         self.messages: list[str] = []
         self.caption_stats: dict[tuple[str, str], CaptionStats] = collections.defaultdict(CaptionStats)
+        self.label_stats: dict[tuple[str, str], LabelAmbiguity] = collections.defaultdict(LabelAmbiguity)
 
-    def keep(self, source: str, split: str, captions=()) -> None:
-        """A record written; its captions feed the repeated-caption statistics (per source and split,
-        and per split over all sources, as training mixes them)."""
+    def keep(self, source: str, split: str, captions=(), label: str = "", objects=()) -> None:
+        """A record written; its captions feed the repeated-caption statistics and its label and
+        object classes the label-ambiguity ones (per source and split, and per split over all
+        sources, as training mixes them)."""
         self.kept[(source, split)] += 1
         if captions:
             self.caption_stats[(source, split)].add(captions)
             self.caption_stats[("", split)].add(captions)
+        if label and objects:
+            self.label_stats[(source, split)].add(label, objects)
+            self.label_stats[("", split)].add(label, objects)
 
     def skip(self, source: str, split: str, reason: str, item: str, detail: str = "") -> None:
         self.skipped[(source, split, reason)] += 1
@@ -80,6 +86,7 @@ class BuildReport:
             out["sources"][source] = {
                 "captions": {split: st.summary() for (s, split), st in sorted(self.caption_stats.items())
                              if s == source},
+                "labels": {split: st.summary() for (s, split), st in sorted(self.label_stats.items()) if s == source},
                 "kept": kept,
                 "skipped": dict(skipped),
                 "kept_total": sum(kept.values()),
@@ -87,6 +94,7 @@ class BuildReport:
                 "examples": {reason: list(ex) for (s, reason), ex in sorted(self.examples.items()) if s == source},
             }
         out["captions"] = {split: st.summary() for (s, split), st in sorted(self.caption_stats.items()) if s == ""}
+        out["labels"] = {split: st.summary() for (s, split), st in sorted(self.label_stats.items()) if s == ""}
         out["kept_total"] = sum(self.kept.values())
         out["skipped_total"] = sum(self.skipped.values())
         return out

@@ -105,18 +105,21 @@ def info(args) -> int:
 
     print(f"{builder.info.full_name} in {builder.data_dir}")
     report_path = epath.Path(builder.data_dir) / report_lib.REPORT_NAME
-    stored = json.loads(report_path.read_text()).get("captions", {}) if report_path.exists() else {}
+    built = json.loads(report_path.read_text()) if report_path.exists() else {}
+    stored, stored_labels = built.get("captions", {}), built.get("labels")
     for split in sorted(builder.info.splits):
         source = tfds.data_source(builder.info.full_name.rsplit("/", 1)[0], split=split,
                                   data_dir=os.path.expanduser(args.data_dir))
         print(f"  {split}: {len(source)} examples")
         stats = stored.get(split) or _caption_stats(source)
-        ambiguity = _label_ambiguity(source)
+        # Reports written before they held label statistics: count them from the records.
+        ambiguity = stored_labels.get(split) if stored_labels is not None else _label_ambiguity(source)
         if ambiguity and ambiguity["records"]:
-            classes = ", ".join(f"{c} {n}" for c, n in ambiguity["ambiguous_by_class"].items())
+            by_class = sorted(ambiguity["ambiguous_by_class"].items(), key=lambda kv: (-kv[1], kv[0]))
+            classes = ", ".join(f"{c} {n}" for c, n in by_class)
             print(f"    labels: {ambiguity['ambiguous']} of {ambiguity['records']} records "
-                  f"({100 * ambiguity['ambiguous_rate']:.1f}%) hold another class as often as their label"
-                  f"{f' ({classes})' if classes else ''}; a classifier that reads every object right scores "
+                  f"({100 * ambiguity['ambiguous_rate']:.1f}%) hold another class with as many objects as their "
+                  f"label, or more{f' ({classes})' if classes else ''}; a classifier that reads every object right scores "
                   f"{100 * ambiguity['ceiling']:.1f}% top-1")
         if stats and stats["captions"]:
             fn = stats["false_negatives_per_batch"]

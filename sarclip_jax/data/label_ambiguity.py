@@ -37,21 +37,35 @@ def perfect_reader_top1(label: str, objects: Sequence[str]) -> float:
     return 1.0 / sum(n == top for n in counts.values()) if counts[label] == top else 0.0
 
 
-def label_ambiguity(records: Iterable[tuple[str, Sequence[str]]]) -> dict:
-    """Statistics over (label, object classes) pairs; records without a label or objects are skipped."""
-    counted = ambiguous = 0
-    expected_correct = 0.0
-    by_class: collections.Counter = collections.Counter()  # label -> its ambiguous records
-    for label, objects in records:
+class LabelAmbiguity:
+    """Accumulates records one at a time (a build's report); `summary()` is `label_ambiguity`'s dict."""
+
+    def __init__(self):
+        self.records = self.ambiguous = 0
+        self.expected_correct = 0.0
+        self.by_class: collections.Counter = collections.Counter()  # label -> its ambiguous records
+
+    def add(self, label: str, objects: Sequence[str]) -> None:
         case = standing(label, objects)
         if not case:
-            continue
-        counted += 1
-        expected_correct += perfect_reader_top1(label, objects)
+            return
+        self.records += 1
+        self.expected_correct += perfect_reader_top1(label, objects)
         if case in (TIED, OUTNUMBERED):
-            ambiguous += 1
-            by_class[label] += 1
-    return {"records": counted, "ambiguous": ambiguous,
-            "ambiguous_rate": round(ambiguous / counted, 6) if counted else 0.0,
-            "ceiling": round(expected_correct / counted, 6) if counted else 0.0,
-            "ambiguous_by_class": dict(by_class.most_common())}
+            self.ambiguous += 1
+            self.by_class[label] += 1
+
+    def summary(self) -> dict:
+        n = self.records
+        return {"records": n, "ambiguous": self.ambiguous,
+                "ambiguous_rate": round(self.ambiguous / n, 6) if n else 0.0,
+                "ceiling": round(self.expected_correct / n, 6) if n else 0.0,
+                "ambiguous_by_class": dict(self.by_class.most_common())}
+
+
+def label_ambiguity(records: Iterable[tuple[str, Sequence[str]]]) -> dict:
+    """Statistics over (label, object classes) pairs; records without a label or objects are skipped."""
+    acc = LabelAmbiguity()
+    for label, objects in records:
+        acc.add(label, objects)
+    return acc.summary()
