@@ -75,7 +75,8 @@ def test_zero_shot_on_tfds_matches_a_direct_computation_and_counts_broken_images
     labels = np.array([prompts.SYNTHETIC_CLASSES.index(text(r["label"])) for r in records])
     classifier = build_classifier(lambda t: api.encode_text(model, t, tokenizer), prompts.SYNTHETIC_CLASSES, "sar")
     expected = classification_metrics(zero_shot_logits(direct_image_embeddings(model, records), classifier), labels)
-    assert set(metrics) == {"zero_shot/top1", "zero_shot/top3", "zero_shot/top5", "zero_shot/mean_per_class"}
+    assert set(metrics) == {"zero_shot/top1", "zero_shot/top3", "zero_shot/top5", "zero_shot/mean_per_class",
+                            "zero_shot/top1_in_scene"}
     for k in (1, 3, 5):
         assert metrics[f"zero_shot/top{k}"] == pytest.approx(expected.top_k[k])
     assert metrics["zero_shot/mean_per_class"] == pytest.approx(expected.mean_per_class)
@@ -106,6 +107,10 @@ def test_zero_shot_on_tfds_matches_a_direct_computation_and_counts_broken_images
     assert got == {c: (len(v), pytest.approx(100 * np.mean(v))) for c, v in right.items()}
     assert "one class" in got and sum(n for n, _ in got.values()) == N_TEST - 2
     assert "| one class |" in md
+    in_scene = [prompts.SYNTHETIC_CLASSES[p] in {text(c) for c in r["objects"]["label"]}
+                for r, p in zip(records, expected.predictions, strict=True)]
+    assert metrics["zero_shot/top1_in_scene"] == pytest.approx(100 * np.mean(in_scene))
+    assert metrics["zero_shot/top1_in_scene"] >= metrics["zero_shot/top1"]  # the label is always in its scene
     with Image.open(str(files["confusion_matrix"])) as im:
         assert im.format == "PNG" and min(im.size) > 200
 

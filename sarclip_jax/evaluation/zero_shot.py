@@ -53,10 +53,14 @@ class ZeroShotReport(report.EvalReport):
     # (standing, images, top-1) where records carry object boxes: where the label stands among the
     # scene's object classes (sarclip_jax.data.label_ambiguity); () otherwise.
     by_standing: tuple[tuple[str, int, float], ...] = ()
+    # With object boxes: top-1 counted right when it names any class of the scene's objects (the
+    # scenes' multi-label reading); None otherwise.
+    top1_in_scene: float | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
-        return {**{f"top{k}": v for k, v in self.result.top_k.items()}, "mean_per_class": self.result.mean_per_class}
+        out = {**{f"top{k}": v for k, v in self.result.top_k.items()}, "mean_per_class": self.result.mean_per_class}
+        return out if self.top1_in_scene is None else {**out, "top1_in_scene": self.top1_in_scene}
 
     def per_class(self) -> list[dict]:
         r = self.result
@@ -95,6 +99,8 @@ class ZeroShotReport(report.EvalReport):
                       "reader guesses on a tie and never names an outnumbered label):", "",
                       "| scene | images | top-1 |", "|---|---:|---:|"]
             lines += [f"| {g} | {n} | {fmt(a)} |" for g, n, a in self.by_standing]
+            lines += ["", f"Top-1 names a class of one of the scene's objects: {fmt(self.top1_in_scene)}% "
+                      "(`top1_in_scene`)."]
         lines += ["", "![confusion matrix](confusion_matrix.png)", ""]
         return "\n".join(lines)
 
@@ -142,25 +148,30 @@ class ZeroShotEvaluator:
         t0 = time.perf_counter()
         logits = zero_shot_logits(images.embeddings, classifier)
         result = classification_metrics.classification_metrics(logits, self.labels[images.ok], tuple(cfg.ks))
-        by_standing = self._by_standing(result.predictions, images.ok)
+        by_standing, in_scene = self._scene_scores(result.predictions, images.ok)
         timings.metric_s += time.perf_counter() - t0
         self.last = ZeroShotReport(
             **report.setup_fields(cfg, self.data, self.radiometry), result=result,
             class_names=tuple(self.data.class_names), prompt_names=tuple(self.prompt_names),
             templates=tuple(self.templates), template_set=self.template_set,
             class_name_set=cfg.class_names if isinstance(cfg.class_names, str) else "custom", by_standing=by_standing,
+            top1_in_scene=in_scene,
             failures=tuple(images.failures), timings=timings.as_dict(),
             counts=dict(images_listed=len(self.items), images_failed=len(images.failures),
                         images_scored=result.num_images, skipped={k: len(v) for k, v in self.data.skipped.items()}))
         return self.last.headline()
 
-    def _by_standing(self, predictions: np.ndarray, ok: np.ndarray) -> tuple[tuple[str, int, float], ...]:
+    def _scene_scores(self, predictions: np.ndarray, ok: np.ndarray):
+        """(top-1 by label standing, top-1 naming any class in the scene) where items carry objects."""
         scored = [item for item, kept in zip(self.items, ok, strict=True) if kept]
         if not any(item.objects for item in scored):
-            return ()
-        groups = [label_ambiguity.standing(self.data.class_names[item.label], item.objects) for item in scored]
-        return tuple(classification_metrics.top1_by_group(predictions, self.labels[ok], groups,
-                                                          label_ambiguity.STANDINGS))
+            return (), None
+        names = self.data.class_names
+        groups = [label_ambiguity.standing(names[item.label], item.objects) for item in scored]
+        by_standing = classification_metrics.top1_by_group(predictions, self.labels[ok], groups, label_ambiguity.STANDINGS)
+        # A scene without boxes counts its label as its one class.
+        in_scene = [names[p] in (item.objects or (names[item.label],)) for item, p in zip(scored, predictions, strict=True)]
+        return tuple(by_standing), float(100.0 * np.mean(in_scene))
 
     def write_report(self, out_dir, run_info: dict) -> dict:
         if self.last is None:
