@@ -303,3 +303,16 @@ def test_the_synthetic_job_with_a_probe_fits_on_the_training_split(data):
     assert "linear_probe" not in load_config(str(job)).evals  # off unless asked for
     ev = build_evaluator("linear_probe", {**cfg.evals.linear_probe.to_dict(), "name": "linear_probe"})
     assert (len(ev.train_items), len(ev.test_items)) == (2, N_TEST)
+
+
+def test_boxes_named_otherwise_than_the_labels_give_no_scene_scores(data, model, tokenizer):
+    class Renamed(Damaged):  # every object box renamed: the labels no longer appear among them
+        def __getitem__(self, i):
+            record = dict(self.source[i])
+            record["objects"] = {**record["objects"], "label": np.array([b"box"] * len(record["objects"]["label"]))}
+            return record
+
+    fields, source = data
+    ev = build_evaluator("zero_shot", dict(kind="zero_shot", classes="synthetic", batch_size=8, **fields),
+                         tokenizer=tokenizer, tfds_source=Renamed(source, bad=[]))
+    assert "zero_shot/top1_in_scene" not in dict(ev.run(model)) and ev.last.by_standing == ()

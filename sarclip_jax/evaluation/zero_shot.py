@@ -164,9 +164,11 @@ class ZeroShotEvaluator:
     def _scene_scores(self, predictions: np.ndarray, ok: np.ndarray):
         """(top-1 by label standing, top-1 naming any class in the scene) where items carry objects."""
         scored = [item for item, kept in zip(self.items, ok, strict=True) if kept]
+        names = self.data.class_names
         if not any(item.objects for item in scored):
             return (), None
-        names = self.data.class_names
+        if any(item.objects and names[item.label] not in item.objects for item in scored):
+            return (), None  # the boxes name classes otherwise than the labels: no standing to read
         groups = [label_ambiguity.standing(names[item.label], item.objects) for item in scored]
         by_standing = classification_metrics.top1_by_group(predictions, self.labels[ok], groups, label_ambiguity.STANDINGS)
         # A scene without boxes counts its label as its one class.
