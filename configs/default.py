@@ -36,7 +36,8 @@ def get_config(arg=None):
     c.loss = dict(kind="clip", block_size=0, memory_mib=64.0, positives="pair")
 
     # Built when missing (one process only); sizes are the synthetic generator's. 24,000 training
-    # scenes: with 6,000 the tiny model memorises them (48,000 gain nothing more; docs/performance.md).
+    # scenes: with 6,000, zero-shot stops near 59% however long it trains; 48,000 gain nothing more
+    # (docs/performance.md).
     c.dataset_build = dict(enabled=True, num_train=24000, num_validation=500, num_test=1000,
                            image_size=IMAGE_SIZE, seed=0)
     # The Grain training pipeline (sarclip_jax.data.pipeline.PipelineConfig fields).

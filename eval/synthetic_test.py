@@ -17,7 +17,8 @@ from sarclip_jax.config_loading import parse_arg
 
 
 def get_config(arg=None):
-    a = parse_arg(arg, dataset="sarclip1m/synthetic_default", data_dir="data/tensorflow_datasets", batch_size=128, probe=False)
+    a = parse_arg(arg, dataset="sarclip1m/synthetic_default", data_dir="data/tensorflow_datasets", batch_size=128,
+                  probe=False)
     data = dict(dataset=a.dataset, split="test", data_dir=a.data_dir, batch_size=a.batch_size)
     evals = {
         "zero_shot": dict(kind="zero_shot", templates="sar", classes="synthetic", **data),

@@ -78,7 +78,8 @@ def test_synthetic_builds_reads_back_and_is_deterministic(tmp_path):
     from sarclip_jax.data.records import object_labels_of
 
     for split in ("train", "test"):
-        expected = label_ambiguity.label_ambiguity((text(r["label"]), object_labels_of(r)) for r in read_all(first, split))
+        expected = label_ambiguity.label_ambiguity((text(r["label"]), object_labels_of(r))
+                                                   for r in read_all(first, split))
         assert report["labels"][split] == expected == report["sources"]["synthetic"]["labels"][split]
         assert expected["records"] == {"train": 24, "test": 6}[split]
 

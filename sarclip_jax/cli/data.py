@@ -119,8 +119,8 @@ def info(args) -> int:
             classes = ", ".join(f"{c} {n}" for c, n in by_class)
             print(f"    labels: {ambiguity['ambiguous']} of {ambiguity['records']} records "
                   f"({100 * ambiguity['ambiguous_rate']:.1f}%) hold another class with as many objects as their "
-                  f"label, or more{f' ({classes})' if classes else ''}; a classifier that reads every object right scores "
-                  f"{100 * ambiguity['ceiling']:.1f}% top-1")
+                  f"label, or more{f' ({classes})' if classes else ''}; a classifier that reads every object right "
+                  f"scores {100 * ambiguity['ceiling']:.1f}% top-1")
         if stats and stats["captions"]:
             fn = stats["false_negatives_per_batch"]
             print(f"    captions: {stats['captions']} ({stats['distinct_captions']} distinct texts); "

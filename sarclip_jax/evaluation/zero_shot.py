@@ -170,9 +170,11 @@ class ZeroShotEvaluator:
         if any(item.objects and names[item.label] not in item.objects for item in scored):
             return (), None  # the boxes name classes otherwise than the labels: no standing to read
         groups = [label_ambiguity.standing(names[item.label], item.objects) for item in scored]
-        by_standing = classification_metrics.top1_by_group(predictions, self.labels[ok], groups, label_ambiguity.STANDINGS)
+        by_standing = classification_metrics.top1_by_group(predictions, self.labels[ok], groups,
+                                                           label_ambiguity.STANDINGS)
         # A scene without boxes counts its label as its one class.
-        in_scene = [names[p] in (item.objects or (names[item.label],)) for item, p in zip(scored, predictions, strict=True)]
+        in_scene = [names[p] in (item.objects or (names[item.label],))
+                    for item, p in zip(scored, predictions, strict=True)]
         return tuple(by_standing), float(100.0 * np.mean(in_scene))
 
     def write_report(self, out_dir, run_info: dict) -> dict:
