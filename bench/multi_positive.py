@@ -1,12 +1,16 @@
-"""The main job twice in one invocation, with the standard loss (positives="pair") and the
-multi-positive one (positives="text"), and the ratio of their held-out scores.
+"""The main job once per loss arm in one invocation, and the ratio of each arm's held-out
+scores to the first arm's.
 
-    python bench/multi_positive.py                                   # CLIP loss, the main job's 1,500 steps
+    python bench/multi_positive.py                                   # pair vs text, CLIP, 1,500 steps
+    python bench/multi_positive.py --arms pair,label --label_weight 1.0
     python bench/multi_positive.py --loss siglip --steps 500 --workdir /tmp/mp
 
-Both runs share the dataset and tokenizer (built once under --data_dir) and everything but
-`loss.positives`. Prints zero-shot top-1, text->image and image->text R@10 (multi_caption and
-any_match) for each run and text / pair.
+Arms: "pair" (the standard loss: an image's own caption is its one positive), "text" (every
+caption of the same text is a positive: `loss.positives="text"`) and "label" (pair, plus
+label_weight times the loss whose positives are the same-label pairs: `loss.label_weight`).
+The runs share the dataset and tokenizer (built once under --data_dir) and everything but the
+loss settings. Prints zero-shot top-1, text->image and image->text R@10 (multi_caption and
+any_match) for each arm and each arm / the first.
 """
 
 from __future__ import annotations
@@ -22,10 +26,18 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 METRICS = ("zero_shot/top1", "retrieval/t2i_r@10", "retrieval/i2t_r@10", "retrieval_any_match/t2i_r@10")
 
 
-def run(workdir: pathlib.Path, positives: str, args) -> tuple[dict, float]:
+def arm_settings(arm: str, label_weight: float) -> list[str]:
+    if arm not in ("pair", "text", "label"):
+        raise SystemExit(f"unknown arm {arm!r}: pair, text or label")
+    positives = "text" if arm == "text" else "pair"
+    weight = label_weight if arm == "label" else 0.0
+    return [f"--config.loss.positives={positives}", f"--config.loss.label_weight={weight}"]
+
+
+def run(workdir: pathlib.Path, arm: str, args) -> tuple[dict, float]:
     cmd = [sys.executable, "-m", "sarclip_jax.cli", "train", "--config",
            f"{REPO / 'configs' / 'default.py'}:data_dir={args.data_dir}", "--workdir", str(workdir),
-           f"--config.loss.positives={positives}", f"--config.loss.kind={args.loss}",
+           *arm_settings(arm, args.label_weight), f"--config.loss.kind={args.loss}",
            f"--config.total_steps={args.steps}", f"--config.eval_every={args.steps}"]
     t0 = time.time()
     subprocess.run(cmd, check=True)
@@ -35,19 +47,29 @@ def run(workdir: pathlib.Path, positives: str, args) -> tuple[dict, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--loss", default="clip", choices=("clip", "siglip"))
+    ap.add_argument("--arms", default="pair,text", help="comma-separated: pair, text, label")
+    ap.add_argument("--label_weight", type=float, default=1.0, help="the label arm's loss.label_weight")
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--data_dir", default="data/tensorflow_datasets")
     ap.add_argument("--workdir", default="runs/multi_positive")
     args = ap.parse_args()
+    arms = args.arms.split(",")
+    for arm in arms:
+        arm_settings(arm, args.label_weight)  # an unknown arm fails before the first run
     results = {}
-    for positives in ("pair", "text"):
-        results[positives], seconds = run(pathlib.Path(args.workdir) / f"{args.loss}_{positives}", positives, args)
-        print(f"{args.loss} positives={positives}: {args.steps} steps in {seconds:.0f} s")
-    print(f"\n| metric ({args.loss}, {args.steps} steps) | pair | text | text / pair |\n|---|---:|---:|---:|")
+    for arm in arms:
+        results[arm], seconds = run(pathlib.Path(args.workdir) / f"{args.loss}_{arm}", arm, args)
+        print(f"{args.loss} {arm}: {args.steps} steps in {seconds:.0f} s")
+    first = arms[0]
+    names = [f"{a} (w={args.label_weight:g})" if a == "label" else a for a in arms]
+    print(f"\n| metric ({args.loss}, {args.steps} steps) | " + " | ".join(names)
+          + "".join(f" | {a} / {first}" for a in arms[1:]) + " |")
+    print("|---|" + "---:|" * (2 * len(arms) - 1))
     for m in METRICS:
-        pair, text = results["pair"].get(m), results["text"].get(m)
-        ratio = f"{text / pair:.3f}" if pair else "-"
-        print(f"| {m} | {pair:.1f} | {text:.1f} | {ratio} |" if pair is not None else f"| {m} | - | - | - |")
+        values = [results[a].get(m) for a in arms]
+        cells = [f"{v:.1f}" if v is not None else "-" for v in values]
+        ratios = [f"{v / values[0]:.3f}" if v is not None and values[0] else "-" for v in values[1:]]
+        print(f"| {m} | " + " | ".join(cells + ratios) + " |")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def get_config(arg=None):
                    unroll_layers=True)
     # block_size 0: the loss picks its tile (or the plain rows) within memory_mib per device;
     # positives "text": equal captions are positives (needs caption_ids in the batches).
-    c.loss = dict(kind="clip", block_size=0, memory_mib=64.0, positives="pair")
+    c.loss = dict(kind="clip", block_size=0, memory_mib=64.0, positives="pair", label_weight=0.0)
 
     # Built when missing (one process only); sizes are the synthetic generator's. 24,000 training
     # scenes: with 6,000, zero-shot stops near 59% however long it trains; 48,000 gain nothing more

@@ -302,3 +302,23 @@ def test_caption_ids_mark_equal_caption_texts(data_dir):
             assert (ids[i] == ids[j]).all() == (text[i] == text[j]).all()  # same tokens, same caption text
     caption = records.captions_of(src[0])[0]
     np.testing.assert_array_equal(caption_id_pair(caption), caption_id_pair(caption.upper() + " ."))
+
+
+def test_label_ids_group_records_by_label(data_dir):
+    from sarclip_jax.text.caption_ids import caption_id_pair, label_id_pair
+
+    cfg = config(data_dir, label_ids=True)
+    src = P.data_source(cfg)
+    transform = P.TrainTransform(cfg, src)
+    labels = [records.text_of(src[i]["label"]) for i in range(8)]
+    assert len(set(labels)) > 1
+    rows = [transform(i, np.random.default_rng(i))["label_ids"] for i in range(8)]
+    for i in range(8):
+        np.testing.assert_array_equal(rows[i], label_id_pair(labels[i]))
+        for j in range(8):
+            assert (rows[i] == rows[j]).all() == (labels[i] == labels[j])
+    # A label's id is not the id of a caption that happens to read like the label.
+    assert (label_id_pair("ship") != caption_id_pair("ship")).any()
+    unlabelled = dict(src[0], label=b"")
+    example = P.TrainTransform(cfg, [unlabelled])(0, np.random.default_rng(0))
+    assert "caption_ids" not in example and example["label_ids"].shape == (2,)

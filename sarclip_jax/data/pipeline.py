@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from sarclip_jax.data import batching, records, sar_augment, sar_radiometry, sar_transforms, tfds_source
-from sarclip_jax.text.caption_ids import caption_id_pair
+from sarclip_jax.text.caption_ids import caption_id_pair, label_id_pair
 
 # Unreadable training records in a row after which the run stops: one damaged file is replaced,
 # a run of them means the dataset or its storage is broken.
@@ -82,6 +82,9 @@ class PipelineConfig:
     exclude: str = ""  # train: an overlap.json (or a JSON list of record indices) to leave out
     exclude_sources: tuple[str, ...] = ()  # train: source datasets left out (leave-one-source-out)
     caption_ids: bool = False  # train: batches also carry "caption_ids", (B, 2) int32 (multi-positive losses)
+    # train: batches also carry "label_ids", (B, 2) int32 ids of the records' labels (loss.label_weight);
+    # a record without a label gets its caption's id, so its group is its own text.
+    label_ids: bool = False
     # train: MiB of parsed records and decoded images kept per process, so later epochs skip TFDS
     # parsing and image decoding (most of a small image's cost); 0: off. Values are unchanged.
     record_cache_mib: float = 0.0
@@ -255,6 +258,9 @@ class TrainTransform:
             example = {"image": image, "text": self.tokenize([caption])[0]}
             if self.cfg.caption_ids:  # which captions are the same text: loss.positives="text"
                 example["caption_ids"] = caption_id_pair(caption)
+            if self.cfg.label_ids:  # which records share a class: loss.label_weight > 0
+                label = records.text_of(record.get("label") or "")
+                example["label_ids"] = label_id_pair(label) if label else caption_id_pair(caption)
             return example
         raise BadDataError(f"{len(tried)} training records in a row are unreadable ({', '.join(tried)}); "
                            f"last cause: {type(last).__name__}: {last}") from last

@@ -9,6 +9,7 @@ CSVs write "... upper left ." where generated captions write "... upper left.").
     caption_key("Two ships in the upper left .") == caption_key("two ships in the upper left")
     caption_id(text)       -> int64 (blake2b of the key, 8 bytes)
     caption_id_pair(text)  -> (high, low) int32 halves, for devices without 64-bit integers
+    label_id_pair(label)   -> the same for a class label: its group in loss.label_weight's term
 """
 
 from __future__ import annotations
@@ -37,3 +38,8 @@ def caption_id_pair(text: str) -> np.ndarray:
     """caption_id as two int32: (high, low). Equal pairs exactly when the 64-bit ids are equal."""
     value = caption_id(text) & (2**64 - 1)
     return np.array([value >> 32, value & 0xFFFFFFFF], np.uint32).view(np.int32)
+
+
+def label_id_pair(label: str) -> np.ndarray:
+    """A class label's id as two int32 (the namespace keeps it apart from every caption's id)."""
+    return caption_id_pair("class label: " + label)

@@ -184,8 +184,8 @@ def compile_train_step(cfg, topology: str) -> Compiled:
     batch = {"image": jax.ShapeDtypeStruct((cfg.batch_size, size, size, 3), jnp.float32,
                                            sharding=t.batch_shardings["image"]),
              "text": jax.ShapeDtypeStruct((cfg.batch_size, length), jnp.int32, sharding=t.batch_shardings["text"])}
-    if step_cfg.positives == "text":  # two int32 halves of each caption's 64-bit id
-        batch["caption_ids"] = jax.ShapeDtypeStruct((cfg.batch_size, 2), jnp.int32, sharding=t.batch_shardings["text"])
+    for field in step_cfg.batch_ids:  # two int32 halves of each caption's (or label's) 64-bit id
+        batch[field] = jax.ShapeDtypeStruct((cfg.batch_size, 2), jnp.int32, sharding=t.batch_shardings["text"])
     try:
         compiled = t.train_step.lower(state, batch).compile()
     except Exception as e:  # the TPU compiler says RESOURCE_EXHAUSTED when the program does not fit

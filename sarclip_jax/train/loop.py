@@ -67,7 +67,8 @@ def model_config(cfg: ml_collections.ConfigDict) -> CLIPConfig:
 def step_config(cfg: ml_collections.ConfigDict) -> StepConfig:
     """The loss and accumulation of cfg's train step (the trainer's and `sarclip plan`'s)."""
     return StepConfig(loss=cfg.loss.kind, block_size=cfg.loss.block_size, accum_steps=cfg.accum_steps,
-                      positives=cfg.loss.get("positives", "pair"), memory_mib=cfg.loss.get("memory_mib", 64.0))
+                      positives=cfg.loss.get("positives", "pair"), memory_mib=cfg.loss.get("memory_mib", 64.0),
+                      label_weight=float(cfg.loss.get("label_weight", 0.0)))
 
 
 def initial_params(cfg: ml_collections.ConfigDict, model_cfg: CLIPConfig):

@@ -14,7 +14,10 @@ gradient (OpenCLIP's --accum-freq, or GradCache). Memory then scales with the mi
 
 With `positives="text"` the batch carries `caption_ids` ((B, 2) int32 halves of a 64-bit hash of
 the normalised caption, `text.caption_ids.caption_id_pair`) and every caption equal to an image's
-own is a positive for it (`losses.reference.clip_loss` gives the form).
+own is a positive for it (`losses.reference.clip_loss` gives the form). With `label_weight > 0`
+the batch also carries `label_ids` (the same kind of id, of each record's class label) and the
+loss adds label_weight times the same loss with every same-label pair positive (UniCL's
+image-label term), so a class word is pulled towards every image of that class.
 
 A step whose loss or gradient is not finite leaves the state untouched and reports `ok=False`;
 the loop stops on it with the last good state still in hand.
@@ -47,6 +50,7 @@ class StepConfig:
     accum_steps: int = 1
     positives: str = "pair"  # "pair": an image's own caption only; "text": every equal caption
     memory_mib: float = 64.0  # the loss's temporaries per device when it chooses its tile
+    label_weight: float = 0.0  # > 0: + label_weight x the loss with same-label pairs positive
 
     def __post_init__(self):
         if self.loss not in LOSSES:
@@ -55,6 +59,13 @@ class StepConfig:
             raise ValueError(f"loss.positives={self.positives!r} is not one of {list(POSITIVES)}")
         if self.accum_steps < 1:
             raise ValueError(f"accum_steps must be >= 1, got {self.accum_steps}")
+        if not self.label_weight >= 0:
+            raise ValueError(f"loss.label_weight must be >= 0, got {self.label_weight}")
+
+    @property
+    def batch_ids(self) -> tuple[str, ...]:
+        """The id fields the step's batches carry besides image and text."""
+        return (("caption_ids",) if self.positives == "text" else ()) + (("label_ids",) if self.label_weight else ())
 
 
 def make_encode(graphdef: nnx.GraphDef, mesh: Mesh | None = None) -> Callable:
@@ -70,13 +81,21 @@ def make_encode(graphdef: nnx.GraphDef, mesh: Mesh | None = None) -> Callable:
 
 
 def make_loss_on_features(cfg: StepConfig, mesh: Mesh | None) -> Callable:
-    def loss_on_features(image_features, text_features, params, caption_ids=None):
+    def one_loss(image_features, text_features, params, keys):
         kw = dict(mesh=mesh, batch_axes=BATCH_AXES, block_size=cfg.block_size or None,
-                  memory_bytes=int(cfg.memory_mib * 2**20),
-                  caption_ids=caption_ids if cfg.positives == "text" else None)
+                  memory_bytes=int(cfg.memory_mib * 2**20), caption_ids=keys)
         if cfg.loss == "siglip":
             return fused_siglip_loss(image_features, text_features, params["logit_scale"], params["logit_bias"], **kw)
         return fused_clip_loss(image_features, text_features, params["logit_scale"], **kw)
+
+    def loss_on_features(image_features, text_features, params, ids):
+        loss, metrics = one_loss(image_features, text_features, params,
+                                 ids.get("caption_ids") if cfg.positives == "text" else None)
+        if cfg.label_weight:  # the same fused loss again, its positives the label groups
+            label_loss, _ = one_loss(image_features, text_features, params, ids["label_ids"])
+            metrics = dict(metrics, pair_loss=loss, label_loss=label_loss)
+            loss = loss + cfg.label_weight * label_loss
+        return loss, metrics
 
     return loss_on_features
 
@@ -90,8 +109,8 @@ def _from_micro(x):
     return x.swapaxes(0, 1).reshape(-1, *x.shape[2:])
 
 
-def loss_and_grads(encode, loss_on_features, params, images, ids, accum_steps: int, caption_ids=None):
-    """((loss, metrics), grads) for one global batch (`caption_ids` in the batch's row order)."""
+def loss_and_grads(encode, loss_on_features, params, images, ids, accum_steps: int, keys=None):
+    """((loss, metrics), grads) for one global batch (`keys`: the batch's id fields, in its row order)."""
     if accum_steps == 1:
         (img, txt), encode_vjp = jax.vjp(lambda p: encode(p, images, ids), params)
     else:
@@ -102,7 +121,7 @@ def loss_and_grads(encode, loss_on_features, params, images, ids, accum_steps: i
         feats = jax.lax.map(lambda mb: encode(frozen, *mb), micro)
         img, txt = _from_micro(feats[0]), _from_micro(feats[1])
     (loss, metrics), (d_img, d_txt, d_params) = jax.value_and_grad(
-        loss_on_features, argnums=(0, 1, 2), has_aux=True)(img, txt, params, caption_ids)
+        loss_on_features, argnums=(0, 1, 2), has_aux=True)(img, txt, params, keys or {})
     if accum_steps == 1:
         (d_encoder,) = encode_vjp((d_img, d_txt))
     else:
@@ -127,10 +146,12 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, sc
 
     def train_step(state, batch):
         params = state["params"]
-        if cfg.positives == "text" and "caption_ids" not in batch:
-            raise ValueError("loss.positives='text' needs batches with 'caption_ids' (text.caption_ids.caption_id_pair)")
+        for field in cfg.batch_ids:
+            if field not in batch:
+                why = "loss.positives='text'" if field == "caption_ids" else "loss.label_weight > 0"
+                raise ValueError(f"{why} needs batches with {field!r} (text.caption_ids.caption_id_pair)")
         (loss, metrics), grads = loss_and_grads(encode, loss_on_features, params, batch["image"], batch["text"],
-                                                cfg.accum_steps, batch.get("caption_ids"))
+                                                cfg.accum_steps, {f: batch[f] for f in cfg.batch_ids})
         grad_norm = optax.tree.norm(grads)
         updates, opt_state = tx.update(grads, state["opt_state"], params)
         new = {"params": optax.apply_updates(params, updates), "opt_state": opt_state,

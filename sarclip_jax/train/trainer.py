@@ -42,7 +42,7 @@ def build(model_cfg: CLIPConfig, optim_cfg, mesh: Mesh, total_steps: int,
     tx, schedule = optim.make_optimizer(optim_cfg, nnx.to_pure_dict(abstract), total_steps)
     graphdef, shardings = state_lib.state_shardings(model_cfg, tx, mesh)
     batch_sh = {"image": sharding.batch_sharding(mesh), "text": sharding.batch_sharding(mesh)}
-    if step_cfg.positives == "text":
-        batch_sh["caption_ids"] = sharding.batch_sharding(mesh)
+    for field in step_cfg.batch_ids:  # caption_ids / label_ids
+        batch_sh[field] = sharding.batch_sharding(mesh)
     step = make_train_step(graphdef, tx, schedule, step_cfg, mesh, shardings, batch_sh, sharding.replicated(mesh))
     return Training(model_cfg, graphdef, tx, schedule, shardings, batch_sh, step)

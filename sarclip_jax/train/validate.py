@@ -55,6 +55,8 @@ def validate_train_config(cfg: ml_collections.ConfigDict, num_devices: int | Non
     check(cfg.loss.block_size >= 0, f"loss.block_size={cfg.loss.block_size}: must be >= 0 (0: chosen)")
     check(cfg.loss.get("positives", "pair") in POSITIVES,
           f"loss.positives={cfg.loss.get('positives')!r}: one of {list(POSITIVES)}")
+    check(cfg.loss.get("label_weight", 0.0) >= 0,
+          f"loss.label_weight={cfg.loss.get('label_weight')}: must be >= 0 (0: no label term)")
     check(cfg.loss.get("memory_mib", 64.0) > 0, f"loss.memory_mib={cfg.loss.get('memory_mib')}: must be > 0")
 
     shards = None
