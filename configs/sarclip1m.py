@@ -38,6 +38,7 @@ def get_config(arg=None):
                    init_from=a.init_from)
     # block_size 0: the loss picks its tile (or the plain rows) within memory_mib per device;
     # positives "text": equal captions are positives (needs caption_ids in the batches).
+    # label_weight > 0 adds the loss with same-label pairs positive (records with a class label).
     c.loss = dict(kind="clip", block_size=0, memory_mib=64.0, positives="pair", label_weight=0.0)
     c.dataset_build = dict(enabled=False)
     c.data = dict(dataset=a.dataset, data_dir=a.data_dir, split="train", image_size=_image_size(a.model),
