@@ -47,6 +47,22 @@ def test_embeddings_match_openclip(name, overrides):
         assert max_rel_error(got[key], want[key]) < 1e-5, key
 
 
+def test_average_pooling_matches_openclip():
+    """pool_type="avg" (OpenCLIP's VisionTransformer option): ln_post per token, mean of the patches."""
+    tiny = get_model_config("tiny")
+    cfg = tiny.replace(vision=dataclasses.replace(tiny.vision, pool_type="avg"))
+    ref = openclip_model("custom", cfg)
+    assert ref.visual.pool_type == "avg"
+    model = model_from_flat_params(cfg, from_openclip(state_dict_numpy(ref), cfg))
+    images, ids = random_inputs(cfg, batch=4)
+    want, got = openclip_outputs(ref, images, ids), jax_outputs(model, images, ids)
+    assert max_rel_error(got["image"], want["image"]) < 1e-5
+    tok = model_from_flat_params(tiny, from_openclip(state_dict_numpy(ref), tiny))  # same weights, class token
+    assert max_rel_error(jax_outputs(tok, images, ids)["image"], want["image"]) > 1e-2
+    with pytest.raises(ValueError, match="vision.pool_type"):
+        tiny.replace(vision=dataclasses.replace(tiny.vision, pool_type="max"))
+
+
 def test_text_pooling_takes_the_end_token():
     cfg = get_model_config("tiny")
     model = create_model(cfg)

@@ -14,7 +14,7 @@ import pytest
 from flax import nnx
 
 from sarclip_jax import sharding
-from sarclip_jax.models import get_model_config
+from sarclip_jax.models import CLIPConfig, get_model_config
 from sarclip_jax.train import loop, optim, trainer
 from sarclip_jax.train import train_state as state_lib
 from sarclip_jax.train.checkpointing import Checkpointer
@@ -203,3 +203,12 @@ def test_domain_transfer_starts_from_converted_weights(tmp_path):
     stage2 = model_dir.load_model(tmp_path / "stage2")
     for k, v in flat_params(source).items():
         np.testing.assert_allclose(flat_params(stage2)[k], v, rtol=1e-6, atol=1e-7, err_msg=k)
+
+
+def test_model_vision_pool_type_reaches_the_model_config():
+    cfg = train_harness.config(2)
+    assert loop.model_config(cfg).vision.pool_type == "tok"  # OpenCLIP's default when the key is absent
+    cfg.model.vision_pool_type = "avg"
+    model_cfg = loop.model_config(cfg)
+    assert model_cfg.vision.pool_type == "avg"
+    assert CLIPConfig.from_dict(model_cfg.to_dict()) == model_cfg  # what a saved model reads back

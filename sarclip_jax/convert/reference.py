@@ -50,7 +50,7 @@ def openclip_model(name: str, cfg: CLIPConfig, seed: int = 0):
         model = oc.model.CLIP(
             cfg.embed_dim,
             vision_cfg=dict(image_size=v.image_size, patch_size=v.patch_size, width=v.width, layers=v.layers,
-                            head_width=v.head_width, mlp_ratio=v.mlp_ratio),
+                            head_width=v.head_width, mlp_ratio=v.mlp_ratio, pool_type=v.pool_type),
             text_cfg=dict(context_length=t.context_length, vocab_size=t.vocab_size, width=t.width, heads=t.heads,
                           layers=t.layers, mlp_ratio=t.mlp_ratio),
             quick_gelu=cfg.quick_gelu,

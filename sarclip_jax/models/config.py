@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 POOL_TYPES = ("argmax", "eos", "first", "last")
+VISION_POOL_TYPES = ("tok", "avg")  # the class token, or the mean of the patch tokens
 REMAT_POLICIES = ("none", "full", "dots")
 DTYPES = ("float32", "bfloat16", "float16")
 ATTENTION = ("xla", "cudnn", "pallas")  # sarclip_jax.models.attention.IMPLEMENTATIONS
@@ -24,6 +25,9 @@ class VisionConfig:
     layers: int = 12
     head_width: int = 64
     mlp_ratio: float = 4.0
+    # "tok": the class token's features represent the image (CLIP); "avg": the mean of the patch
+    # tokens (OpenCLIP's pool_type="avg"), which adds up evidence from every object in the view.
+    pool_type: str = "tok"
 
     @property
     def heads(self) -> int:
@@ -72,6 +76,7 @@ class CLIPConfig:
         _check_choice("remat", self.remat, REMAT_POLICIES)
         _check_choice("attention", self.attention, ATTENTION)
         _check_choice("text.pool_type", self.text.pool_type, POOL_TYPES)
+        _check_choice("vision.pool_type", self.vision.pool_type, VISION_POOL_TYPES)
         v, t = self.vision, self.text
         if v.image_size % v.patch_size:
             raise ValueError(f"vision.image_size={v.image_size} is not a multiple of vision.patch_size={v.patch_size}")
@@ -104,7 +109,8 @@ class CLIPConfig:
         unsupported = [k for k in ("timm_model_name", "hf_model_name") if vision.get(k) or text.get(k)]
         unsupported += [k for k in ("attentional_pool", "no_ln_pre", "final_ln_after_pool", "ls_init_value",
                                     "embed_cls", "no_causal_mask", "proj_bias") if vision.get(k) or text.get(k)]
-        if vision.get("pool_type", "tok") != "tok" or isinstance(vision.get("layers", 12), (list, tuple)):
+        resnet = isinstance(vision.get("layers", 12), (list, tuple))
+        if vision.get("pool_type", "tok") not in VISION_POOL_TYPES or resnet:
             unsupported.append("vision pool_type/ResNet layers")
         if unsupported:
             raise ValueError(f"OpenCLIP config uses features this model does not implement: {unsupported}")

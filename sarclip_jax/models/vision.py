@@ -1,4 +1,4 @@
-"""The ViT image tower (OpenCLIP's VisionTransformer with class-token pooling)."""
+"""The ViT image tower (OpenCLIP's VisionTransformer, class-token or average pooling)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ class VisionTransformer(nnx.Module):
         self.ln_post = LayerNorm(v.width, param_dtype=param_dtype, rngs=rngs)
         self.proj = param(rngs, normal(scale), (v.width, cfg.embed_dim), param_dtype, ("embed", "proj"))
         self.image_size, self.patch_size, self.dtype = v.image_size, p, dtype
+        self.pool_type = v.pool_type
 
     def __call__(self, images: jax.Array) -> jax.Array:
         b, h, w, c = images.shape
@@ -45,6 +46,8 @@ class VisionTransformer(nnx.Module):
         cls = jnp.broadcast_to(self.class_embedding[...].astype(self.dtype), (b, 1, x.shape[-1]))
         x = jnp.concatenate([cls, x], axis=1) + self.positional_embedding[...].astype(self.dtype)
         x = self.transformer(self.ln_pre(x), causal=False)
-        # ln_post is per token, so normalising only the pooled class token gives OpenCLIP's result.
-        pooled = self.ln_post(x[:, 0])
+        if self.pool_type == "avg":  # OpenCLIP's pool_type="avg": ln_post per token, mean of the patches
+            pooled = self.ln_post(x[:, 1:]).mean(axis=1)
+        else:  # ln_post is per token, so normalising only the class token gives OpenCLIP's result
+            pooled = self.ln_post(x[:, 0])
         return pooled @ self.proj[...].astype(self.dtype)

@@ -55,6 +55,8 @@ def model_config(cfg: ml_collections.ConfigDict) -> CLIPConfig:
     if cfg.loss.kind == "siglip":
         overrides["init_logit_bias"] = m.get("init_logit_bias", -10.0)
     model_cfg = get_model_config(m.name, **overrides)
+    if m.get("vision_pool_type"):  # "tok" | "avg": how the image tower pools its tokens
+        model_cfg = model_cfg.replace(vision=dataclasses.replace(model_cfg.vision, pool_type=m.vision_pool_type))
     vocab = tokenizer_lib.vocab_size_of(cfg.data.tokenizer) if "data" in cfg else None
     if vocab is not None:  # a text tower trained from scratch embeds exactly its tokenizer's ids
         model_cfg = model_cfg.replace(text=dataclasses.replace(model_cfg.text, vocab_size=vocab, eos_id=vocab - 1))

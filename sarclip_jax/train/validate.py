@@ -13,7 +13,7 @@ import jax
 import ml_collections
 from etils import epath
 
-from sarclip_jax.models.config import MODEL_CONFIGS, CLIPConfig
+from sarclip_jax.models.config import MODEL_CONFIGS, VISION_POOL_TYPES, CLIPConfig
 from sarclip_jax.sharding import BATCH_AXES, MESH_AXES, MeshConfig
 from sarclip_jax.train.step import LOSSES, POSITIVES
 
@@ -42,6 +42,8 @@ def validate_train_config(cfg: ml_collections.ConfigDict, num_devices: int | Non
         CLIPConfig(dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat)
     except ValueError as e:
         errors.append(str(e).replace("model config field ", "model."))
+    check(m.get("vision_pool_type", "tok") in VISION_POOL_TYPES,
+          f"model.vision_pool_type={m.get('vision_pool_type')!r}: one of {list(VISION_POOL_TYPES)}")
     if m.get("init_from"):
         check(epath.Path(m.init_from).exists(), f"model.init_from={m.init_from!r}: no such file or directory")
     d = cfg.get("data") or {}
