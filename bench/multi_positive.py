@@ -4,6 +4,7 @@ scores to the first arm's.
     python bench/multi_positive.py                                   # pair vs text, CLIP, 1,500 steps
     python bench/multi_positive.py --arms pair,label --label_weight 1.0
     python bench/multi_positive.py --loss siglip --steps 500 --workdir /tmp/mp
+    python bench/multi_positive.py --arms pair,label --set model.vision_pool_type=tok   # any config field
 
 Arms: "pair" (the standard loss: an image's own caption is its one positive), "text" (every
 caption of the same text is a positive: `loss.positives="text"`) and "label" (pair, plus
@@ -38,7 +39,8 @@ def run(workdir: pathlib.Path, arm: str, args) -> tuple[dict, float]:
     cmd = [sys.executable, "-m", "sarclip_jax.cli", "train", "--config",
            f"{REPO / 'configs' / 'default.py'}:data_dir={args.data_dir}", "--workdir", str(workdir),
            *arm_settings(arm, args.label_weight), f"--config.loss.kind={args.loss}",
-           f"--config.total_steps={args.steps}", f"--config.eval_every={args.steps}"]
+           f"--config.total_steps={args.steps}", f"--config.eval_every={args.steps}",
+           *(f"--config.{s}" for s in args.set)]
     t0 = time.time()
     subprocess.run(cmd, check=True)
     return json.loads((workdir / "summary.json").read_text())["eval"], time.time() - t0
@@ -52,6 +54,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--data_dir", default="data/tensorflow_datasets")
     ap.add_argument("--workdir", default="runs/multi_positive")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="a config override for every arm (repeatable), e.g. model.vision_pool_type=tok")
     args = ap.parse_args()
     arms = args.arms.split(",")
     for arm in arms:
