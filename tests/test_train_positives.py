@@ -96,7 +96,7 @@ def test_label_term_adds_the_label_group_loss(positives):
     cfg = StepConfig(positives=positives, label_weight=0.5)
     loss, metrics, grads, (img, txt, scale) = _features_loss(cfg, batch, ids, labels)
     first = clip_loss(img, txt, scale, ids if positives == "text" else None)
-    np.testing.assert_allclose(metrics["pair_loss"], first, rtol=1e-5)
+    np.testing.assert_allclose(metrics["caption_loss"], first, rtol=1e-5)
     np.testing.assert_allclose(metrics["label_loss"], clip_loss(img, txt, scale, labels), rtol=1e-5)
     np.testing.assert_allclose(loss, first + 0.5 * clip_loss(img, txt, scale, labels), rtol=1e-5)
     # The temperature's gradient, through the features as the step takes it, against the reference's.

@@ -93,7 +93,7 @@ def make_loss_on_features(cfg: StepConfig, mesh: Mesh | None) -> Callable:
                                  ids.get("caption_ids") if cfg.positives == "text" else None)
         if cfg.label_weight:  # the same fused loss again, its positives the label groups
             label_loss, _ = one_loss(image_features, text_features, params, ids["label_ids"])
-            metrics = dict(metrics, pair_loss=loss, label_loss=label_loss)
+            metrics = dict(metrics, caption_loss=loss, label_loss=label_loss)
             loss = loss + cfg.label_weight * label_loss
         return loss, metrics
 
