@@ -324,3 +324,6 @@ def test_label_ids_group_records_by_label(data_dir):
     both = config(data_dir, label_ids=True, caption_ids=True)
     example = P.TrainTransform(both, [unlabelled])(0, np.random.default_rng(0))
     np.testing.assert_array_equal(example["label_ids"], example["caption_ids"])
+    numbered = dict(src[0], label=np.int64(0))  # sources that number their classes
+    np.testing.assert_array_equal(P.TrainTransform(cfg, [numbered])(0, np.random.default_rng(0))["label_ids"],
+                                  label_id_pair("0"))

@@ -259,7 +259,8 @@ class TrainTransform:
             if self.cfg.caption_ids:  # which captions are the same text: loss.positives="text"
                 example["caption_ids"] = caption_id_pair(caption)
             if self.cfg.label_ids:  # which records share a class: loss.label_weight > 0
-                label = records.text_of(record.get("label") or "")
+                label = record.get("label")
+                label = "" if label is None else records.text_of(label)  # a class number 0 is a label
                 example["label_ids"] = label_id_pair(label) if label else caption_id_pair(caption)
             return example
         raise BadDataError(f"{len(tried)} training records in a row are unreadable ({', '.join(tried)}); "
