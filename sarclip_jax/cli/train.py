@@ -78,11 +78,9 @@ def main(cfg, workdir: str, config_spec: str = "", log_path: str | None = None) 
     prepare.ensure_dataset(cfg)
     prepare.ensure_tokenizer(cfg)
     data_cfg = pipeline.PipelineConfig.from_dict(cfg.data)
-    loss_cfg = cfg.get("loss", {})
-    if loss_cfg.get("positives", "pair") == "text":  # the loss needs each caption's text id
-        data_cfg = dataclasses.replace(data_cfg, caption_ids=True)
-    if loss_cfg.get("label_weight", 0.0):  # ... and its label term, each record's label id
-        data_cfg = dataclasses.replace(data_cfg, label_ids=True)
+    batch_ids = loop.step_config(cfg).batch_ids  # the id fields the loss needs in every batch
+    data_cfg = dataclasses.replace(data_cfg, caption_ids="caption_ids" in batch_ids,
+                                   label_ids="label_ids" in batch_ids)
     data_fn = pipeline.make_data_fn(data_cfg)
     evaluators = build_evaluators(cfg)
     result = loop.train(cfg, workdir, data_fn, evaluators)
