@@ -32,7 +32,7 @@ def get_config(arg=None):
     # vision_pool_type "avg": the image embedding is the mean of the patch tokens (OpenCLIP's
     # pool_type="avg"), which adds up every object's evidence: zero-shot 70.2 -> 72.5% (docs/training.md).
     c.model = dict(name="tiny", dtype="float32", param_dtype="float32", remat="none", attention="xla", init_from="",
-                   unroll_layers=True, vision_pool_type="avg")
+                   unroll_layers=True, vision_pool_type="avg", init_logit_scale=None)
     # block_size 0: the loss picks its tile (or the plain rows) within memory_mib per device;
     # positives "text": equal captions are positives (needs caption_ids in the batches).
     # label_weight 0.5: plus half the loss with same-label pairs positive; zero-shot 64.2 -> 70.2%

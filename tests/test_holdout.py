@@ -42,6 +42,19 @@ def test_training_never_sees_the_held_out_source(built):
     assert {img.round(4).tobytes() for img in batch["image"]} == expected
 
 
+def test_the_source_scan_reads_the_same_names_as_the_decoded_records(built):
+    cfg = P.PipelineConfig(dataset="sarclip1m/sources", data_dir=built, image_size=32)
+    for split in ("train", "test[1:]"):
+        src = P.data_source(cfg, split)
+        assert type(src).__name__ == "ArrayRecordDataSource"  # the raw-bytes path
+        decoded = [records.text_of(src[i]["source"]) for i in range(len(src))]
+        assert len(set(decoded)) > 1  # several sources, so that order matters
+        assert list(P.source_names(src, chunk=3)) == decoded
+    listed = [{"source": b"mstar"}, {"source": "sample"}, {}]  # any indexable source of records
+    assert list(P.source_names(listed)) == ["mstar", "sample", ""]
+    np.testing.assert_array_equal(P.source_indices(src, ("mstar",)), [i for i, n in enumerate(decoded) if n == "mstar"])
+
+
 def test_the_zero_shot_job_reads_only_that_source(built):
     cfg = ml_collections.ConfigDict(dict(dataset="sarclip1m/sources", split="test", data_dir=built, source="mstar",
                                          classes="mstar"))

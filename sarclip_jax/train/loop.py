@@ -54,6 +54,8 @@ def model_config(cfg: ml_collections.ConfigDict) -> CLIPConfig:
                      unroll_layers=m.get("unroll_layers", False))
     if cfg.loss.kind == "siglip":
         overrides["init_logit_bias"] = m.get("init_logit_bias", -10.0)
+    if m.get("init_logit_scale") is not None:  # log of the starting softmax scale (CLIP: log(1/0.07))
+        overrides["init_logit_scale"] = float(m.init_logit_scale)
     model_cfg = get_model_config(m.name, **overrides)
     if m.get("vision_pool_type"):  # "tok" | "avg": how the image tower pools its tokens
         model_cfg = model_cfg.replace(vision=dataclasses.replace(model_cfg.vision, pool_type=m.vision_pool_type))
