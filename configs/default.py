@@ -52,6 +52,7 @@ def get_config(arg=None):
                   tokenizer=tokenizer, context_length=32, num_workers=0, read_threads=2,
                   exclude="",  # exclude: an overlap.json of `sarclip data overlap` (records left out)
                   caption_weights={},  # per caption kind, e.g. {"counting": 2.0}; empty: uniform
+                  captions_per_image=1,
                   record_cache_mib=320.0)  # the 24,000 parsed and decoded records take ~230 MiB
 
     c.mesh = dict(data=-1, fsdp=1, tensor=1)

@@ -327,3 +327,45 @@ def test_label_ids_group_records_by_label(data_dir):
     numbered = dict(src[0], label=np.int64(0))  # sources that number their classes
     np.testing.assert_array_equal(P.TrainTransform(cfg, [numbered])(0, np.random.default_rng(0))["label_ids"],
                                   label_id_pair("0"))
+
+
+def test_several_captions_per_image_are_distinct_captions_of_that_image(data_dir):
+    cfg = config(data_dir, augment=NO_AUG, captions_per_image=3, caption_ids=True, label_ids=True)
+    src = P.data_source(cfg)
+    tok = P._Tokenize("clip", 77)
+    by_image = {key(img): [tuple(t) for t in tok(records.captions_of(src[i]))]
+                for i, img in enumerate(eval_images(cfg))}
+    assert min(len(set(c)) for c in by_image.values()) >= 3  # every record has 3 distinct captions
+    batch = next(P.train_iterator(src, cfg, 8, seed=0))
+    assert batch["text"].shape == (8, 3, 77) and batch["caption_ids"].shape == (8, 3, 2)
+    assert batch["label_ids"].shape == (8, 2)  # one label per image
+    for img, texts, ids in zip(batch["image"], batch["text"], batch["caption_ids"]):
+        own = by_image[key(img)]
+        assert all(tuple(t) in own for t in texts) and len({tuple(t) for t in texts}) == 3
+        assert len({tuple(i) for i in ids}) == 3
+    # Resumes exactly, as with one caption.
+    uninterrupted = take(P.train_iterator(src, cfg, 8, seed=5), 4)
+    first = P.train_iterator(src, cfg, 8, seed=5)
+    take(first, 2)
+    resumed = P.train_iterator(src, cfg, 8, seed=5)
+    resumed.set_state(json.loads(json.dumps(first.get_state())))
+    for expected, got in zip(uninterrupted[2:], take(resumed, 2)):
+        np.testing.assert_array_equal(got["text"], expected["text"])
+    with pytest.raises(ValueError, match="captions_per_image must be >= 1"):
+        config(data_dir, captions_per_image=0)
+
+
+def test_drawing_several_captions_keeps_the_weights_and_repeats_only_when_short():
+    record = {"captions": [b"a", b"b", b"c", b"d"], "caption_kinds": [b"general", b"counting", b"general", b"x"]}
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        drawn = sar_transforms.pick_captions(record, rng, 3)
+        assert len(set(drawn)) == 3
+        no_counting = sar_transforms.pick_captions(record, rng, 4, {"counting": 0.0})
+        assert "b" not in no_counting and set(no_counting) == {"a", "c", "d"}  # 3 allowed: one repeats
+    short = {"captions": [b"only"]}
+    assert sar_transforms.pick_captions(short, rng, 3) == ["only"] * 3
+    # One caption is exactly the single draw, so existing runs draw the same captions.
+    one, single = np.random.default_rng(7), np.random.default_rng(7)
+    assert [sar_transforms.pick_captions(record, one, 1, {"general": 2.0})[0] for _ in range(50)] == [
+        sar_transforms.pick_caption(record, single, {"general": 2.0}) for _ in range(50)]

@@ -79,6 +79,10 @@ class PipelineConfig:
     # train: relative weight of each caption kind when one caption is drawn per image (kinds not
     # named weigh 1; empty: uniform over the image's captions), e.g. {"counting": 2, "general": 0.5}
     caption_weights: dict[str, float] = dataclasses.field(default_factory=dict)
+    # train: captions drawn per image (without replacement while the record has them). > 1: each
+    # example's "text" is (K, L) and its "caption_ids" (K, 2); the step encodes the image once and
+    # takes all K captions as its positives (StepConfig, docs/training.md "Captions per image").
+    captions_per_image: int = 1
     exclude: str = ""  # train: an overlap.json (or a JSON list of record indices) to leave out
     exclude_sources: tuple[str, ...] = ()  # train: source datasets left out (leave-one-source-out)
     caption_ids: bool = False  # train: batches also carry "caption_ids", (B, 2) int32 (multi-positive losses)
@@ -99,6 +103,8 @@ class PipelineConfig:
                              f"{self.num_workers}, {self.read_threads}, {self.prefetch_batches}")
         if not (np.isfinite(self.record_cache_mib) and self.record_cache_mib >= 0):
             raise ValueError(f"record_cache_mib must be finite and >= 0, got {self.record_cache_mib}")
+        if self.captions_per_image < 1:
+            raise ValueError(f"captions_per_image must be >= 1, got {self.captions_per_image}")
         if self.max_captions < 1:
             raise ValueError(f"max_captions must be >= 1, got {self.max_captions}")
         bad = {k: w for k, w in dict(self.caption_weights).items() if not (np.isfinite(w) and w >= 0)}
@@ -217,7 +223,8 @@ def source_names(source, chunk: int = 4096) -> Iterator[str]:
 
 
 class TrainTransform:
-    """position in this process's shard, rng -> {"image": (S, S, 3) float32, "text": (L,) int32}.
+    """position in this process's shard, rng -> {"image": (S, S, 3) float32, "text": (L,) int32, or
+    (K, L) with K = captions_per_image}.
     A bad record is replaced by the next readable one of the shard (see the module docstring)."""
 
     def __init__(self, cfg: PipelineConfig, source, tokenizer: str | Callable | None = None, shard_index: int = 0,
@@ -233,13 +240,13 @@ class TrainTransform:
     def prepare(self, record: dict, rng: np.random.Generator,
                 decoded: tuple[np.ndarray, str] | None = None) -> tuple[str, np.ndarray]:
         cfg = self.cfg
-        # The caption is drawn first, so the choice does not depend on the augmentation settings.
-        caption = sar_transforms.pick_caption(record, rng, cfg.caption_weights)
+        # The captions are drawn first, so the choice does not depend on the augmentation settings.
+        captions = sar_transforms.pick_captions(record, rng, cfg.captions_per_image, cfg.caption_weights)
         image = sar_transforms.image_for_model(record, cfg.image_size, cfg.radiometry, cfg.augment, rng,
                                                cfg.mean, cfg.std, decoded=decoded)
         if not np.all(np.isfinite(image)):
             raise ValueError("non-finite pixels after preprocessing")
-        return caption, image
+        return captions, image
 
     def _decode(self, j: int, record: dict) -> tuple[np.ndarray, str]:
         """The record's decoded image, kept in the record cache (with the record's other fields)
@@ -270,19 +277,22 @@ class TrainTransform:
                 else:
                     record = self.source[j]
                     decoded = self._decode(j, record)
-                caption, image = self.prepare(record, rng, decoded)
+                captions, image = self.prepare(record, rng, decoded)
             except Exception as e:  # decoders and sources raise many types on damaged data
                 tried.append(batching.record_name(record, j))
                 BAD_RECORDS.add("training", tried[-1], e)
                 last = e
                 continue
-            example = {"image": image, "text": self.tokenize([caption])[0]}
+            one = self.cfg.captions_per_image == 1  # (L,) text and (2,) ids, else (K, L) and (K, 2)
+            tokens = self.tokenize(captions)
+            example = {"image": image, "text": tokens[0] if one else tokens}
             if self.cfg.caption_ids:  # which captions are the same text: loss.positives="text"
-                example["caption_ids"] = caption_id_pair(caption)
-            if self.cfg.label_ids:  # which records share a class: loss.label_weight > 0
+                ids = np.stack([caption_id_pair(c) for c in captions])
+                example["caption_ids"] = ids[0] if one else ids
+            if self.cfg.label_ids:  # which records share a class: loss.label_weight > 0 (one per image)
                 label = record.get("label")
                 label = "" if label is None else records.text_of(label)  # a class number 0 is a label
-                example["label_ids"] = label_id_pair(label) if label else caption_id_pair(caption)
+                example["label_ids"] = label_id_pair(label) if label else caption_id_pair(captions[0])
             return example
         raise BadDataError(f"{len(tried)} training records in a row are unreadable ({', '.join(tried)}); "
                            f"last cause: {type(last).__name__}: {last}") from last

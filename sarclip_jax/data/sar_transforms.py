@@ -112,3 +112,25 @@ def pick_caption(record: dict, rng: np.random.Generator, kind_weights: dict[str,
     # One uniform draw per caption choice, so the generator advances the same for any weights.
     index = int(np.searchsorted(np.cumsum(weights) / weights.sum(), rng.random(), side="right"))
     return captions[min(index, len(captions) - 1)]
+
+
+def pick_captions(record: dict, rng: np.random.Generator, count: int,
+                  kind_weights: dict[str, float] | None = None) -> list[str]:
+    """`count` of the record's captions, drawn with the kind weights of `pick_caption` and without
+    replacement while the record has captions of non-zero weight left, then with replacement (a
+    record with fewer captions repeats some). count 1 is exactly `pick_caption`."""
+    if count == 1:
+        return [pick_caption(record, rng, kind_weights)]
+    captions = records.captions_of(record)
+    if not captions:
+        raise ValueError(f"record {records.text_of(record.get('image_id', '?'))} has no caption")
+    weights = np.ones(len(captions), np.float64)
+    if kind_weights:
+        weights = np.array([kind_weights.get(k, 1.0) for k in records.caption_kinds_of(record)], np.float64)
+        if weights.sum() <= 0:
+            weights = np.ones_like(weights)
+    p = weights / weights.sum()
+    distinct = min(count, int(np.count_nonzero(p)))
+    chosen = np.concatenate([rng.choice(len(captions), size=distinct, replace=False, p=p),
+                             rng.choice(len(captions), size=count - distinct, replace=True, p=p)])
+    return [captions[int(i)] for i in chosen]

@@ -44,14 +44,18 @@ def forward_flops_per_pair(cfg: CLIPConfig) -> int:
     return 2 * (vision_macs(cfg) + text_macs(cfg))
 
 
-def loss_flops(cfg: CLIPConfig, global_batch: int) -> int:
-    """The (batch x batch) logits, computed once forward and twice backward (d_image, d_text)."""
-    return 3 * 2 * global_batch * global_batch * cfg.embed_dim
+def loss_flops(cfg: CLIPConfig, global_batch: int, captions_per_image: int = 1) -> int:
+    """The logits over the batch's rows (B x K of each, K captions per image), computed once
+    forward and twice backward (d_image, d_text)."""
+    rows = global_batch * captions_per_image
+    return 3 * 2 * rows * rows * cfg.embed_dim
 
 
-def train_step_flops(cfg: CLIPConfig, global_batch: int) -> int:
-    """Model FLOPs of one optimizer step over `global_batch` pairs (any accumulation split)."""
-    return 3 * global_batch * forward_flops_per_pair(cfg) + loss_flops(cfg, global_batch)
+def train_step_flops(cfg: CLIPConfig, global_batch: int, captions_per_image: int = 1) -> int:
+    """Model FLOPs of one optimizer step over `global_batch` images, each with K captions (any
+    accumulation split)."""
+    encode = 2 * (vision_macs(cfg) + captions_per_image * text_macs(cfg))
+    return 3 * global_batch * encode + loss_flops(cfg, global_batch, captions_per_image)
 
 
 def eval_flops_per_image(cfg: CLIPConfig) -> int:

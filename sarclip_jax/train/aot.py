@@ -181,11 +181,14 @@ def compile_train_step(cfg, topology: str) -> Compiled:
     t = trainer.build(model_cfg, cfg.optim, mesh, cfg.total_steps, step_cfg)
     state = train_state.abstract_state(t.shardings, jax.eval_shape(lambda: t.init_state(cfg.seed)))
     size, length = model_cfg.vision.image_size, model_cfg.text.context_length
+    per_image = (step_cfg.captions_per_image,) if step_cfg.captions_per_image > 1 else ()
     batch = {"image": jax.ShapeDtypeStruct((cfg.batch_size, size, size, 3), jnp.float32,
                                            sharding=t.batch_shardings["image"]),
-             "text": jax.ShapeDtypeStruct((cfg.batch_size, length), jnp.int32, sharding=t.batch_shardings["text"])}
-    for field in step_cfg.batch_ids:  # two int32 halves of each caption's (or label's) 64-bit id
-        batch[field] = jax.ShapeDtypeStruct((cfg.batch_size, 2), jnp.int32, sharding=t.batch_shardings["text"])
+             "text": jax.ShapeDtypeStruct((cfg.batch_size, *per_image, length), jnp.int32,
+                                          sharding=t.batch_shardings["text"])}
+    for field in step_cfg.batch_ids:  # two int32 halves of each caption's (or label's: one per image) 64-bit id
+        shape = (cfg.batch_size, *(per_image if field == "caption_ids" else ()), 2)
+        batch[field] = jax.ShapeDtypeStruct(shape, jnp.int32, sharding=t.batch_shardings["text"])
     try:
         compiled = t.train_step.lower(state, batch).compile()
     except Exception as e:  # the TPU compiler says RESOURCE_EXHAUSTED when the program does not fit
@@ -198,8 +201,10 @@ def compile_train_step(cfg, topology: str) -> Compiled:
 def plan_train_step(cfg, topology: str) -> Plan:
     """Compiles cfg's exact train step for `topology` and returns its per-device memory."""
     from sarclip_jax.models import flops
+    from sarclip_jax.train import loop
 
     c = compile_train_step(cfg, topology)
+    step_flops = flops.train_step_flops(c.model_cfg, cfg.batch_size, loop.step_config(cfg).captions_per_image)
     generation, hbm, peak = chip_of(c.devices[0])
     mem = c.compiled.memory_analysis()
     return Plan(topology=topology, devices=len(c.devices), generation=generation, mesh=dict(c.mesh.shape),
@@ -208,7 +213,7 @@ def plan_train_step(cfg, topology: str) -> Plan:
                 temp_bytes=int(mem.temp_size_in_bytes), params_bytes=_tree_bytes_per_device(c.state["params"]),
                 opt_state_bytes=_tree_bytes_per_device(c.state["opt_state"]),
                 batch_bytes=_tree_bytes_per_device(c.batch), hbm_bytes=hbm, peak_flops=peak,
-                step_flops=float(flops.train_step_flops(c.model_cfg, cfg.batch_size)), total_steps=int(cfg.total_steps))
+                step_flops=float(step_flops), total_steps=int(cfg.total_steps))
 
 
 @dataclasses.dataclass

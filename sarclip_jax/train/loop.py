@@ -72,7 +72,8 @@ def step_config(cfg: ml_collections.ConfigDict) -> StepConfig:
     """The loss and accumulation of cfg's train step (the trainer's and `sarclip plan`'s)."""
     return StepConfig(loss=cfg.loss.kind, block_size=cfg.loss.block_size, accum_steps=cfg.accum_steps,
                       positives=cfg.loss.get("positives", "pair"), memory_mib=cfg.loss.get("memory_mib", 64.0),
-                      label_weight=float(cfg.loss.get("label_weight", 0.0)))
+                      label_weight=float(cfg.loss.get("label_weight", 0.0)),
+                      captions_per_image=int(cfg.data.get("captions_per_image", 1)) if "data" in cfg else 1)
 
 
 def initial_params(cfg: ml_collections.ConfigDict, model_cfg: CLIPConfig):
@@ -137,7 +138,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
     watch = checkpointing.PreemptionWatch(ckpt)
     peak = metrics.peak_flops_per_device(cfg.get("peak_flops") or None)
     # Model FLOPs per device and step, from the config: XLA's count misses scanned blocks.
-    flops = flops_lib.train_step_flops(model_cfg, cfg.batch_size) / mesh.size
+    flops = flops_lib.train_step_flops(model_cfg, cfg.batch_size, step_config(cfg).captions_per_image) / mesh.size
 
     def evaluate(step: int) -> dict[str, float]:
         if not evaluators:

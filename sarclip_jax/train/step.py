@@ -19,6 +19,12 @@ the batch also carries `label_ids` (the same kind of id, of each record's class 
 loss adds label_weight times the same loss with every same-label pair positive (UniCL's
 image-label term), so a class word is pulled towards every image of that class.
 
+With `captions_per_image = K > 1` the batch's text is (B, K, L): each image is encoded once, its
+K captions all, and the loss sees each image's row K times against the B*K captions, with the
+pairs of one image positive (the mean form gives each image the mean of -log p over its K
+captions; for a caption, K equal copies of each image leave its softmax over images unchanged,
+shifted by log K). So every step teaches K captions per image for one image forward.
+
 A step whose loss or gradient is not finite leaves the state untouched and reports `ok=False`;
 the loop stops on it with the last good state still in hand.
 """
@@ -51,6 +57,7 @@ class StepConfig:
     positives: str = "pair"  # "pair": an image's own caption only; "text": every equal caption
     memory_mib: float = 64.0  # the loss's temporaries per device when it chooses its tile
     label_weight: float = 0.0  # > 0: + label_weight x the loss with same-label pairs positive
+    captions_per_image: int = 1  # the batch's captions per image (data.captions_per_image)
 
     def __post_init__(self):
         if self.loss not in LOSSES:
@@ -61,6 +68,13 @@ class StepConfig:
             raise ValueError(f"accum_steps must be >= 1, got {self.accum_steps}")
         if not self.label_weight >= 0:
             raise ValueError(f"loss.label_weight must be >= 0, got {self.label_weight}")
+        if self.captions_per_image < 1:
+            raise ValueError(f"data.captions_per_image must be >= 1, got {self.captions_per_image}")
+        if self.captions_per_image > 1 and self.positives == "text":
+            # One id per caption cannot say "same image or same text"; the pairs of one image are
+            # already each other's positives.
+            raise ValueError("loss.positives='text' with data.captions_per_image > 1 is not supported; "
+                             "use loss.positives='pair' (each image's K captions are its positives)")
 
     @property
     def batch_ids(self) -> tuple[str, ...]:
@@ -69,15 +83,32 @@ class StepConfig:
 
 
 def make_encode(graphdef: nnx.GraphDef, mesh: Mesh | None = None) -> Callable:
+    def encode_both(model, images, ids):
+        if ids.ndim == 2:
+            return model.encode_image(images, normalize=True), model.encode_text(ids, normalize=True)
+        texts = model.encode_text(ids.reshape(-1, ids.shape[-1]), normalize=True)  # (B, K, L): K per image
+        return model.encode_image(images, normalize=True), texts.reshape(*ids.shape[:2], -1)
+
     def encode(params, images, ids):
         model = nnx.merge(graphdef, params)
         if mesh is None:
-            return model.encode_image(images, normalize=True), model.encode_text(ids, normalize=True)
+            return encode_both(model, images, ids)
         # The towers pin their activations to the batch split (sharding.constrain).
         with sharding.activation_mesh(mesh):
-            return model.encode_image(images, normalize=True), model.encode_text(ids, normalize=True)
+            return encode_both(model, images, ids)
 
     return encode
+
+
+def expand_captions(image_features, text_features, ids: dict):
+    """(B, D) images and (B, K, D) captions -> B*K rows of each: image i's row repeated K times
+    (its gradient sums theirs), the pairs of one image marked positive by `image_ids`, and the id
+    fields repeated (label ids: one per image) or flattened (caption ids: one per caption)."""
+    b, k = text_features.shape[:2]
+    ids = {f: v.reshape(b * k, -1) if v.ndim == 3 else jnp.repeat(v, k, axis=0) for f, v in ids.items()}
+    index = jnp.repeat(jnp.arange(b, dtype=jnp.int32), k)
+    ids["image_ids"] = jnp.stack([index, jnp.zeros_like(index)], axis=-1)
+    return jnp.repeat(image_features, k, axis=0), text_features.reshape(b * k, -1), ids
 
 
 def make_loss_on_features(cfg: StepConfig, mesh: Mesh | None) -> Callable:
@@ -89,8 +120,12 @@ def make_loss_on_features(cfg: StepConfig, mesh: Mesh | None) -> Callable:
         return fused_clip_loss(image_features, text_features, params["logit_scale"], **kw)
 
     def loss_on_features(image_features, text_features, params, ids):
+        pair_ids = None  # each image's own caption: the diagonal
+        if text_features.ndim == 3:  # K captions per image
+            image_features, text_features, ids = expand_captions(image_features, text_features, ids)
+            pair_ids = ids["image_ids"]
         loss, metrics = one_loss(image_features, text_features, params,
-                                 ids.get("caption_ids") if cfg.positives == "text" else None)
+                                 ids.get("caption_ids") if cfg.positives == "text" else pair_ids)
         if cfg.label_weight:  # the same fused loss again, its positives the label groups
             label_loss, _ = one_loss(image_features, text_features, params, ids["label_ids"])
             metrics = dict(metrics, caption_loss=loss, label_loss=label_loss)
@@ -150,6 +185,10 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, sc
             if field not in batch:
                 why = "loss.positives='text'" if field == "caption_ids" else "loss.label_weight > 0"
                 raise ValueError(f"{why} needs batches with {field!r} (text.caption_ids.caption_id_pair)")
+        k = batch["text"].shape[1] if batch["text"].ndim == 3 else 1
+        if k != cfg.captions_per_image:
+            raise ValueError(f"the batch has {k} captions per image; the step was built for "
+                             f"data.captions_per_image={cfg.captions_per_image}")
         (loss, metrics), grads = loss_and_grads(encode, loss_on_features, params, batch["image"], batch["text"],
                                                 cfg.accum_steps, {f: batch[f] for f in cfg.batch_ids})
         grad_norm = optax.tree.norm(grads)

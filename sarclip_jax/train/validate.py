@@ -60,6 +60,11 @@ def validate_train_config(cfg: ml_collections.ConfigDict, num_devices: int | Non
     check(cfg.loss.get("label_weight", 0.0) >= 0,
           f"loss.label_weight={cfg.loss.get('label_weight')}: must be >= 0 (0: no label term)")
     check(cfg.loss.get("memory_mib", 64.0) > 0, f"loss.memory_mib={cfg.loss.get('memory_mib')}: must be > 0")
+    per_image = d.get("captions_per_image", 1)
+    check(isinstance(per_image, int) and per_image >= 1, f"data.captions_per_image={per_image}: must be an integer >= 1")
+    check(per_image == 1 or cfg.loss.get("positives", "pair") == "pair",
+          f"data.captions_per_image={per_image} with loss.positives={cfg.loss.get('positives')!r}: not supported; "
+          "use loss.positives='pair' (each image's captions are its positives)")
 
     shards = None
     try:
