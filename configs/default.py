@@ -31,6 +31,7 @@ def get_config(arg=None):
     # faster on a CPU than under lax.scan (docs/performance.md).
     # vision_pool_type "avg": the image embedding is the mean of the patch tokens (OpenCLIP's
     # pool_type="avg"), which adds up every object's evidence: zero-shot 70.2 -> 72.5% (docs/training.md).
+    # init_logit_scale None: CLIP's log(1/0.07); a float starts the softmax scale elsewhere.
     c.model = dict(name="tiny", dtype="float32", param_dtype="float32", remat="none", attention="xla", init_from="",
                    unroll_layers=True, vision_pool_type="avg", init_logit_scale=None)
     # block_size 0: the loss picks its tile (or the plain rows) within memory_mib per device;
@@ -52,7 +53,7 @@ def get_config(arg=None):
                   tokenizer=tokenizer, context_length=32, num_workers=0, read_threads=2,
                   exclude="",  # exclude: an overlap.json of `sarclip data overlap` (records left out)
                   caption_weights={},  # per caption kind, e.g. {"counting": 2.0}; empty: uniform
-                  captions_per_image=1,
+                  captions_per_image=1,  # 5: every caption of a scene each step, ~1.5x the step (docs/training.md)
                   record_cache_mib=320.0)  # the 24,000 parsed and decoded records take ~230 MiB
 
     c.mesh = dict(data=-1, fsdp=1, tensor=1)

@@ -41,6 +41,17 @@ def key(image):
     return np.round(image, 4).tobytes()
 
 
+def assert_texts_resume(src, cfg, seed, total, stop=2):
+    """An iterator restored from its state after `stop` batches draws the same texts."""
+    uninterrupted = take(P.train_iterator(src, cfg, 8, seed=seed), total)
+    first = P.train_iterator(src, cfg, 8, seed=seed)
+    take(first, stop)
+    resumed = P.train_iterator(src, cfg, 8, seed=seed)
+    resumed.set_state(json.loads(json.dumps(first.get_state())))  # what a checkpoint stores
+    for expected, got in zip(uninterrupted[stop:], take(resumed, total - stop)):
+        np.testing.assert_array_equal(got["text"], expected["text"])
+
+
 def eval_images(cfg, split="train"):
     src = P.data_source(cfg, split)
     return [sar_transforms.image_for_model(src[i], cfg.image_size, cfg.radiometry, None) for i in range(len(src))]
@@ -266,14 +277,7 @@ def test_caption_kinds_are_stored_and_weight_the_draw(data_dir):
     for b in take(P.train_iterator(src, cfg, 8, seed=0), 10):
         for img, text in zip(b["image"], b["text"]):
             assert tuple(text) == counting[key(img)]
-    # resumes exactly with weights too
-    uninterrupted = take(P.train_iterator(src, cfg, 8, seed=3), 6)
-    first = P.train_iterator(src, cfg, 8, seed=3)
-    take(first, 2)
-    resumed = P.train_iterator(src, cfg, 8, seed=3)
-    resumed.set_state(json.loads(json.dumps(first.get_state())))
-    for expected, got in zip(uninterrupted[2:], take(resumed, 4)):
-        np.testing.assert_array_equal(got["text"], expected["text"])
+    assert_texts_resume(src, cfg, seed=3, total=6)  # resumes exactly with weights too
 
 
 def test_weighted_caption_draw_follows_the_weights():
@@ -343,14 +347,7 @@ def test_several_captions_per_image_are_distinct_captions_of_that_image(data_dir
         own = by_image[key(img)]
         assert all(tuple(t) in own for t in texts) and len({tuple(t) for t in texts}) == 3
         assert len({tuple(i) for i in ids}) == 3
-    # Resumes exactly, as with one caption.
-    uninterrupted = take(P.train_iterator(src, cfg, 8, seed=5), 4)
-    first = P.train_iterator(src, cfg, 8, seed=5)
-    take(first, 2)
-    resumed = P.train_iterator(src, cfg, 8, seed=5)
-    resumed.set_state(json.loads(json.dumps(first.get_state())))
-    for expected, got in zip(uninterrupted[2:], take(resumed, 2)):
-        np.testing.assert_array_equal(got["text"], expected["text"])
+    assert_texts_resume(src, cfg, seed=5, total=4)  # resumes exactly, as with one caption
     with pytest.raises(ValueError, match="captions_per_image must be >= 1"):
         config(data_dir, captions_per_image=0)
 
