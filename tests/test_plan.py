@@ -27,6 +27,16 @@ def test_fused_loss_holds_no_batch_by_batch_buffer():
     assert not re.search(r"\[128,128\]", hlo)  # never the whole global logits matrix
 
 
+def test_several_captions_per_image_compile_with_their_batch_and_flops():
+    from sarclip_jax.models import flops
+
+    cfg = apply_overrides(load_config(TINY), ["data.captions_per_image=3"])
+    c = aot.compile_train_step(cfg, "v5e:2x2")
+    assert c.batch["text"].shape == (64, 3, 32) and c.batch["label_ids"].shape == (64, 2)
+    plan = aot.plan_train_step(cfg, "v5e:2x2")
+    assert plan.fits and plan.step_flops == flops.train_step_flops(c.model_cfg, 64, 3)
+
+
 def test_vit_b16_step_compiles_for_a_v5p_slice():
     cfg = apply_overrides(load_config("configs/sarclip1m.py:model=ViT-B-16"), ["batch_size=64"])
     plan = aot.plan_train_step(cfg, "v5p:2x2x1")
@@ -56,6 +66,7 @@ def test_plan_command_end_to_end(tmp_path, capsys):
     # The evaluators' forward at their batch (eval/synthetic_test.py: 128), all buffers counted.
     ev = entry["eval"]
     assert ev["fits"] and ev["batch"] == 128 and "evaluation forward at batch 128" in printed
+    assert re.search(r"image tower [\d.]+ [MG]iB, text tower [\d.]+ [MG]iB per chip", printed)  # a unit each
     assert ev["image_bytes"] > 128 * 64 * 64 * 3 * 4 // 4  # at least a chip's share of the float32 images
     assert 0 < ev["text_bytes"] < ev["image_bytes"]
 

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         if "eval" in row:
             e = row["eval"]
             print(f"{row['topology']}: evaluation forward at batch {e['batch']}: image tower "
-                  f"{_size(e['image_bytes'])}, text tower {_size(e['text_bytes'])} GiB per chip"
+                  f"{_with_unit(e['image_bytes'])}, text tower {_with_unit(e['text_bytes'])} per chip"
                   f"{'' if e['fits'] else ' (does NOT fit: lower the evaluators batch_size)'}")
     for plan in plans:
         if not plan.fits:
@@ -78,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _size(n: float) -> str:
     return f"{n / GIB:.2f}" if n >= 0.01 * GIB else f"{n / 2**20:.1f} MiB"
+
+
+def _with_unit(n: float) -> str:
+    return f"{n / GIB:.2f} GiB" if n >= 0.01 * GIB else f"{n / 2**20:.1f} MiB"
 
 
 def table(plans, mfu: float) -> str:
