@@ -76,12 +76,12 @@ def run(args: argparse.Namespace) -> int:
     return 0 if plans and all(p.fits for p in plans) and evals_fit else 1
 
 
-def _size(n: float) -> str:
-    return f"{n / GIB:.2f}" if n >= 0.01 * GIB else f"{n / 2**20:.1f} MiB"
-
-
 def _with_unit(n: float) -> str:
     return f"{n / GIB:.2f} GiB" if n >= 0.01 * GIB else f"{n / 2**20:.1f} MiB"
+
+
+def _size(n: float) -> str:  # the table's columns are in GiB: only MiB figures name their unit
+    return _with_unit(n).removesuffix(" GiB")
 
 
 def table(plans, mfu: float) -> str:

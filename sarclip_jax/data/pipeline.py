@@ -238,7 +238,7 @@ class TrainTransform:
         self._cache_left = int(cfg.record_cache_mib * 2**20)  # bytes
 
     def prepare(self, record: dict, rng: np.random.Generator,
-                decoded: tuple[np.ndarray, str] | None = None) -> tuple[str, np.ndarray]:
+                decoded: tuple[np.ndarray, str] | None = None) -> tuple[list[str], np.ndarray]:
         cfg = self.cfg
         # The captions are drawn first, so the choice does not depend on the augmentation settings.
         captions = sar_transforms.pick_captions(record, rng, cfg.captions_per_image, cfg.caption_weights)
