@@ -186,9 +186,8 @@ def compile_train_step(cfg, topology: str) -> Compiled:
                                            sharding=t.batch_shardings["image"]),
              "text": jax.ShapeDtypeStruct((cfg.batch_size, *per_image, length), jnp.int32,
                                           sharding=t.batch_shardings["text"])}
-    for field in step_cfg.batch_ids:  # two int32 halves of each caption's (or label's: one per image) 64-bit id
-        shape = (cfg.batch_size, *(per_image if field == "caption_ids" else ()), 2)
-        batch[field] = jax.ShapeDtypeStruct(shape, jnp.int32, sharding=t.batch_shardings["text"])
+    for field in step_cfg.batch_ids:  # two int32 halves of each caption's (or label's) 64-bit id, one per image
+        batch[field] = jax.ShapeDtypeStruct((cfg.batch_size, 2), jnp.int32, sharding=t.batch_shardings["text"])
     try:
         compiled = t.train_step.lower(state, batch).compile()
     except Exception as e:  # the TPU compiler says RESOURCE_EXHAUSTED when the program does not fit

@@ -103,9 +103,9 @@ def make_encode(graphdef: nnx.GraphDef, mesh: Mesh | None = None) -> Callable:
 def expand_captions(image_features, text_features, ids: dict):
     """(B, D) images and (B, K, D) captions -> B*K rows of each: image i's row repeated K times
     (its gradient sums theirs), the pairs of one image marked positive by `image_ids`, and the id
-    fields repeated (label ids: one per image) or flattened (caption ids: one per caption)."""
+    fields, one per image (label ids; text positives are refused with K > 1), repeated to match."""
     b, k = text_features.shape[:2]
-    ids = {f: v.reshape(b * k, -1) if v.ndim == 3 else jnp.repeat(v, k, axis=0) for f, v in ids.items()}
+    ids = {f: jnp.repeat(v, k, axis=0) for f, v in ids.items()}
     index = jnp.repeat(jnp.arange(b, dtype=jnp.int32), k)
     ids["image_ids"] = jnp.stack([index, jnp.zeros_like(index)], axis=-1)
     return jnp.repeat(image_features, k, axis=0), text_features.reshape(b * k, -1), ids
