@@ -185,11 +185,12 @@ def overlap(args) -> int:
         eval_set = sources.open_set(cfg, "label")  # a labelled TFDS set without captions
     with tqdm(total=len(train) + len(eval_set.items), desc="hashing images", unit="img") as bar:
         found = overlap_lib.find_overlap(train, eval_set, train_name=args.train, train_split=args.train_split,
-                                         threshold=threshold, progress=bar.update)
+                                         threshold=threshold, regions=not args.no_regions, progress=bar.update)
     written = found.write(args.out, train, eval_set)
     c = found.counts()
     print(f"{c['eval_images_overlapping']} of {c['eval_images']} evaluation images have a copy in {args.train} "
-          f"({args.train_split}): {c['exact_pairs']} exact, {c['near_pairs']} near (distance <= {threshold}); "
+          f"({args.train_split}): {c['exact_pairs']} exact, {c['near_pairs']} near (distance <= {threshold}), "
+          f"{c['region_pairs']} sharing a region; "
           f"{c['train_images_to_exclude']} training records to leave out")
     print(f"report: {written['markdown']}; leave them out with data.exclude={written['json']}")
     return 0
@@ -231,5 +232,7 @@ def register(subparsers) -> None:
     o.add_argument("--eval_data_dir", default=None, help="TFDS data directory of the evaluation dataset (default --data_dir)")
     o.add_argument("--threshold", type=int, default=None,
                    help="near copies: largest Hamming distance of 256 bits (default sarclip_jax.data.overlap.NEAR_DISTANCE)")
+    o.add_argument("--no_regions", action="store_true",
+                   help="skip the search for shared regions (crops off the centre, overlapping tiles)")
     o.add_argument("--out", default="overlap", help="folder for overlap.json, overlap.md and overlap.png")
     o.set_defaults(func=overlap)

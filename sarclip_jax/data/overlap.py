@@ -7,8 +7,9 @@
   preprocessing: radiometry to [0, 1], CLIP resize and centre crop, grey level), taken of the
   whole view and of its centre 90% and 80%. The distance of two images is the smallest Hamming
   distance between one's whole-view hash and any hash of the other, so a re-encoded copy, a
-  rescaled one or a centre crop of up to 20% either way is close. Crops off the centre are not
-  looked for.
+  rescaled one or a centre crop of up to 20% either way is close. Crops off the centre, and
+  tiles that share part of a scene, are found at the images' own pixel spacing by
+  `overlap_regions`.
 
 On the synthetic scenes (`sarclip data overlap` docs, docs/data.md) JPEG copies are within 10
 bits, centre crops of 5% per side within 28 and of 10% within 48; of 1,000 held-out scenes one
@@ -35,19 +36,20 @@ NEAR_DISTANCE = 48  # default threshold, of 256 bits
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 
 
-def pixel_hash(record: dict) -> str:
+def pixel_hash(record: dict, decoded: tuple[np.ndarray, str] | None = None) -> str:
     """Hex digest of the decoded pixels (dtype, shape and bytes)."""
-    pixels, _ = records.decode_image(record)
+    pixels, _ = decoded if decoded is not None else records.decode_image(record)
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{pixels.dtype.str}{pixels.shape}".encode())
     h.update(np.ascontiguousarray(pixels).tobytes())
     return h.hexdigest()
 
 
-def model_view(record: dict, size: int = VIEW, radiometry: sar_radiometry.Radiometry | None = None) -> np.ndarray:
+def model_view(record: dict, size: int = VIEW, radiometry: sar_radiometry.Radiometry | None = None,
+               decoded: tuple[np.ndarray, str] | None = None) -> np.ndarray:
     """The eval-path model input, in [0, 1], grey: (size, size) float32."""
     unit = sar_transforms.image_for_model(record, size, radiometry or sar_radiometry.Radiometry(), None,
-                                          mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+                                          mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), decoded=decoded)
     return unit.mean(axis=-1).astype(np.float32)
 
 
@@ -72,9 +74,10 @@ def dct_hash(grey: np.ndarray) -> np.ndarray:
     return np.packbits(low > np.median(low[1:]))
 
 
-def perceptual_hashes(record: dict, radiometry: sar_radiometry.Radiometry | None = None) -> np.ndarray:
+def perceptual_hashes(record: dict, radiometry: sar_radiometry.Radiometry | None = None,
+                      decoded: tuple[np.ndarray, str] | None = None) -> np.ndarray:
     """(len(CROPS), 32) uint8: the dct_hash of the model view and of its centre crops."""
-    view = model_view(record, VIEW, radiometry)
+    view = model_view(record, VIEW, radiometry, decoded)
     out = []
     for fraction in CROPS:
         n = int(round(VIEW * fraction))
