@@ -6,7 +6,8 @@ but a window shifted by a few percent already changes them as much as a differen
 Translation only, at the images' own pixel spacing:
 
 1. `grey`: decibels (display products: their level), bands averaged, native size (reduced by an
-   integer factor above MAX_SIDE pixels, where shifts that are not a multiple of it are lost);
+   integer factor above MAX_SIDE pixels: such an image matches only images reduced alike, at
+   shifts that are a multiple of the factor);
 2. `block_hashes`: 63 bits of a 16 x 16 block, the signs of its 63 lowest non-DC DCT
    coefficients, so a block's gain and offset (another radiometric stretch, a re-encoding) do
    not change them. Near-flat blocks (a spread under FLAT of the image's) carry no hash. A training
@@ -45,7 +46,7 @@ from sarclip_jax.data import records, sar_radiometry
 
 BLOCK = 16
 GRID = 8  # training images keep the blocks at this stride
-MAX_SIDE = 512  # larger images are reduced by an integer factor first
+MAX_SIDE = 2048  # larger images are reduced by an integer factor first (bounds the work per image)
 FLAT = 0.02  # blocks whose grey levels spread less than this share of the image's carry no hash
 BLOCK_BITS = 6  # of 63: bench/overlap_regions.py finds every JPEG q70 window with it
 SHARD_BLOCKS = 2_000_000  # training blocks searched at a time (~150 MB of tables, ~256 MB of images)
