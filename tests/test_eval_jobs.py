@@ -280,13 +280,33 @@ def test_synthetic_class_vocabulary_is_what_the_generator_draws():
     assert set(prompts.READABLE_CLASS_NAMES["synthetic"]) == set(prompts.SYNTHETIC_CLASSES)
 
 
+def test_the_counted_zero_shot_prompts_are_the_captions_counting_sentences(data):
+    """zero_shot_counted names each class as the generator's captions name a leading class: its
+    plural in the counting sentence ("there are three vehicles and one building in ...")."""
+    from sarclip_jax.config_loading import load_config
+    from tfds_sarclip import captions
+
+    fields, _ = data
+    job = epath.Path(__file__).parent.parent / "eval" / "synthetic_test.py"
+    entry = load_config(f"{job}:dataset={fields['dataset']},data_dir={fields['data_dir']}").evals.zero_shot_counted
+    ev = build_evaluator("zero_shot", {**entry.to_dict(), "name": "zero_shot_counted"})
+    assert dict(zip(ev.data.class_names, ev.prompt_names)) == {
+        "ship": "ships", "oil slick": "oil slicks", "vehicle": "vehicles", "aircraft": "aircraft",
+        "building": "buildings", "storage tank": "storage tanks"}
+    box = (0.1, 0.1, 0.2, 0.2)
+    scene = captions.Scene(objects=[("vehicle", box)] * 3 + [("building", box)])
+    sentences = {captions.counting(scene, np.random.default_rng(seed)) for seed in range(20)}
+    assert "there are three vehicles and one building in this SAR image." in sentences
+    assert "there are three vehicles in this SAR image." in [t.format("vehicles") for t in entry.templates]
+
+
 def test_the_training_configs_eval_entries_are_accepted(data):
     """Every key the embedded training config puts in an evaluator entry is a known one."""
     from sarclip_jax.config_loading import load_config
 
     fields, _ = data
     cfg = load_config(str(epath.Path(__file__).parent.parent / "configs" / "default.py"))
-    assert set(cfg.evals) == {"zero_shot", "retrieval", "retrieval_any_match"}
+    assert set(cfg.evals) == {"zero_shot", "zero_shot_counted", "retrieval", "retrieval_any_match"}
     for name, entry in cfg.evals.items():
         entry = {**entry.to_dict(), **fields, "name": name}
         ev = build_evaluator(entry["kind"], entry)
@@ -299,7 +319,7 @@ def test_the_synthetic_job_with_a_probe_fits_on_the_training_split(data):
     fields, _ = data
     job = epath.Path(__file__).parent.parent / "eval" / "synthetic_test.py"
     cfg = load_config(f"{job}:probe=True,dataset={fields['dataset']},data_dir={fields['data_dir']}")
-    assert set(cfg.evals) == {"zero_shot", "retrieval", "retrieval_any_match", "linear_probe"}
+    assert set(cfg.evals) == {"zero_shot", "zero_shot_counted", "retrieval", "retrieval_any_match", "linear_probe"}
     assert "linear_probe" not in load_config(str(job)).evals  # off unless asked for
     ev = build_evaluator("linear_probe", {**cfg.evals.linear_probe.to_dict(), "name": "linear_probe"})
     assert (len(ev.train_items), len(ev.test_items)) == (2, N_TEST)

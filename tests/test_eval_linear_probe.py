@@ -95,3 +95,28 @@ def test_linear_probe_evaluator_on_a_train_test_folder(folder_tree, tmp_path):
     assert results["failed_to_load"][0]["item"] == "test/dark/broken.png"
     assert "| full | 100.00 ± 0.00 |" in files["markdown"].read_text()
     assert files["few_shot"].exists()
+
+
+def test_one_round_embeds_each_split_once_and_scores_as_alone(folder_tree, monkeypatch):
+    """Within `embed.shared_images()` a zero-shot job on the probe's test split reuses the probe's
+    pass over it; the training split, other settings and another model are embedded anew."""
+    from sarclip_jax.evaluation import embed
+
+    model = create_model(get_model_config("tiny"), seed=0)
+    entry = dict(folder=str(folder_tree), batch_size=8)
+    probe = build_evaluator("linear_probe", dict(entry, shots=(0,), seeds=(0,)))
+    zero_shot = build_evaluator("zero_shot", dict(entry, templates="simple"))
+    other_batch = build_evaluator("zero_shot", dict(entry, templates="simple", batch_size=4))
+    passes = []
+    real = embed.embed_images
+    monkeypatch.setattr(embed, "embed_images", lambda model, items, **kw: passes.append(len(items)) or real(
+        model, items, **kw))
+    alone = dict(probe.run(model)), dict(zero_shot.run(model))
+    assert passes == [18, 13, 13]  # train, test (12 and a broken file), test again
+    with embed.shared_images():
+        shared = dict(probe.run(model)), dict(zero_shot.run(model))
+        assert zero_shot.last.timings["model_s"] == 0.0  # it embedded nothing
+        dict(other_batch.run(model))
+        dict(zero_shot.run(create_model(get_model_config("tiny"), seed=1)))
+    assert shared == alone
+    assert passes[3:] == [18, 13, 13, 13]  # the round: train, test; another batch size; another model

@@ -63,7 +63,7 @@ def evaluate(entries: dict, checkpoints: list[str], *, model_name: str | None, o
 
     import sarclip_jax
     from sarclip_jax import evaluation
-    from sarclip_jax.evaluation import compare
+    from sarclip_jax.evaluation import compare, embed
 
     out_dir = epath.Path(out)
     evaluators = {}
@@ -80,13 +80,14 @@ def evaluate(entries: dict, checkpoints: list[str], *, model_name: str | None, o
             raise SystemExit(f"sarclip eval: cannot load {checkpoint}: {e}") from None
         run_info = {"checkpoint": checkpoint, "model": model_name or "", "label": label}
         columns[label], details[label] = [], {}
-        for name, ev in evaluators.items():
-            ev.tokenizer = tokenizer  # the tokenizer that belongs to this checkpoint
-            t0 = time.time()
-            metrics = ev.run(model)
-            columns[label] += metrics
-            details[label][name] = {k: str(v) for k, v in ev.write_report(out_dir / label / name, run_info).items()}
-            log(f"[{label}] {name}: {len(metrics)} metrics in {time.time() - t0:.1f}s -> {out_dir / label / name}")
+        with embed.shared_images():  # evaluators of one split embed its images once per checkpoint
+            for name, ev in evaluators.items():
+                ev.tokenizer = tokenizer  # the tokenizer that belongs to this checkpoint
+                t0 = time.time()
+                metrics = ev.run(model)
+                columns[label] += metrics
+                details[label][name] = {k: str(v) for k, v in ev.write_report(out_dir / label / name, run_info).items()}
+                log(f"[{label}] {name}: {len(metrics)} metrics in {time.time() - t0:.1f}s -> {out_dir / label / name}")
     header, rows = compare.side_by_side(columns)
     table = compare.markdown_table(header, rows)
     out_dir.mkdir(parents=True, exist_ok=True)

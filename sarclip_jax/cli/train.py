@@ -67,6 +67,7 @@ def main(cfg, workdir: str, config_spec: str = "", log_path: str | None = None) 
 
     from sarclip_jax.cli import prepare
     from sarclip_jax.data import pipeline
+    from sarclip_jax.evaluation import embed
     from sarclip_jax.train import console, loop
 
     start = time.time()
@@ -83,7 +84,7 @@ def main(cfg, workdir: str, config_spec: str = "", log_path: str | None = None) 
                                    label_ids="label_ids" in batch_ids)
     data_fn = pipeline.make_data_fn(data_cfg)
     evaluators = build_evaluators(cfg)
-    result = loop.train(cfg, workdir, data_fn, evaluators)
+    result = loop.train(cfg, workdir, data_fn, evaluators, eval_round=embed.shared_images)
     if jax.process_index() == 0:
         write_report(cfg, workdir, result, evaluators, config_spec)
         console.say("%s at step %d in %s; report %s", result.stopped_by, result.final_step,

@@ -13,11 +13,17 @@ picture, which silently moves the numbers.
 A worker process takes seconds to start (it imports Grain, hence JAX, and unpickles the
 source), longer than a few batches take to prepare: a set of fewer than MIN_BATCHES_PER_WORKER
 batches per worker gets fewer workers, down to none (`Timings.workers` says how many ran).
+
+Within `with shared_images():` (one evaluation round, in which the model does not change: the
+training loop's and `sarclip eval`'s), evaluators that embed the same images with the same
+settings for the same model share one pass, as the main job's retrieval and zero-shot jobs on
+one test split do; the later ones record no image time. Outside it nothing is kept.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import time
 from collections.abc import Sequence
@@ -92,15 +98,39 @@ def _forward(model, x: np.ndarray, mesh, spans: bool):
     return multihost_utils.global_array_to_host_local_array(jax.device_put(out, spec), mesh, spec.spec)
 
 
-def embed_for(evaluator, model, items: Sequence[Item], timings: Timings) -> ImageEmbeddings:
-    """`items` embedded with an evaluator's image settings (cfg, radiometry, mesh); an error
-    naming the evaluator and dataset when not one image could be read."""
-    cfg = evaluator.cfg
+_ROUND: contextvars.ContextVar[dict | None] = contextvars.ContextVar("shared_images", default=None)
+
+
+@contextlib.contextmanager
+def shared_images():
+    """A scope (one evaluation round) within which evaluators embedding the same images alike for
+    the same model share one pass."""
+    token = _ROUND.set({})
+    try:
+        yield
+    finally:
+        _ROUND.reset(token)
+
+
+def embed_for(evaluator, model, items: Sequence[Item], timings: Timings, data=None) -> ImageEmbeddings:
+    """`items` (of `data`, an EvalSet; default the evaluator's) embedded with an evaluator's image
+    settings (cfg, radiometry, mesh), or, within `shared_images()`, the pass another evaluator
+    made of the same images alike for this model (a dataset name, split and data_dir name one set
+    of records); an error naming the evaluator and dataset when not one image could be read."""
+    cfg, data = evaluator.cfg, data or evaluator.data
+    shared = _ROUND.get()
+    if shared is None:
+        shared = {}
+    key = (model, data.dataset, data.split, cfg.get("data_dir"), cfg.batch_size, cfg.image_pipeline,
+           evaluator.radiometry, evaluator.mesh, tuple((i.image.kind, i.image.where, i.image.float_scale) for i in items))
+    if key in shared:
+        return shared[key]
     out = embed_images(model, items, batch_size=cfg.batch_size, pipeline=cfg.image_pipeline,
                        radiometry=evaluator.radiometry, workers=cfg.workers, mesh=evaluator.mesh, timings=timings)
     if len(items) and not out.ok.any():
-        raise RuntimeError(f"{evaluator.name}: no image of {evaluator.data.dataset} could be loaded; first failures: "
+        raise RuntimeError(f"{evaluator.name}: no image of {data.dataset} could be loaded; first failures: "
                            f"{out.failures[:3]}")
+    shared[key] = out
     return out
 
 

@@ -139,16 +139,16 @@ class LinearProbeEvaluator:
         self.mesh = mesh  # image batches split over its data axes; None: the default device
         self.last: LinearProbeReport | None = None  # the latest run()'s result
 
-    def _embed(self, model, items, timings):
-        out = embed.embed_for(self, model, items, timings)
+    def _embed(self, model, items, timings, data):
+        out = embed.embed_for(self, model, items, timings, data)
         labels = np.array([it.label for it in items], np.int64)[out.ok]
         return out, labels
 
     def run(self, model) -> list[tuple[str, float]]:
         cfg = self.cfg
         timings = embed.Timings()
-        train, train_y = self._embed(model, self.train_items, timings)
-        test, test_y = self._embed(model, self.test_items, timings)
+        train, train_y = self._embed(model, self.train_items, timings, self.train_data)
+        test, test_y = self._embed(model, self.test_items, timings, self.data)
         t0 = time.perf_counter()
         settings = lpm.linear_probe(train.embeddings, train_y, test.embeddings, test_y, len(self.class_names),
                                     tuple(cfg.shots), tuple(cfg.seeds), C=cfg.C, max_iter=cfg.max_iter,

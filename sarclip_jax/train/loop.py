@@ -12,6 +12,7 @@ It reads the config sections `model`, `loss`, `data`, `mesh`, `optim`, `checkpoi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -95,8 +96,12 @@ def initial_params(cfg: ml_collections.ConfigDict, model_cfg: CLIPConfig):
 
 
 def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
-          data_fn: Callable[..., Any], evaluators: dict[str, Any] | None = None) -> RunResult:
+          data_fn: Callable[..., Any], evaluators: dict[str, Any] | None = None,
+          eval_round: Callable[[], Any] = contextlib.nullcontext) -> RunResult:
     """Runs (or resumes) training in `workdir`.
+
+    `eval_round()` is a context entered around each round of evaluators (the evaluation
+    library's `embed.shared_images`: jobs on one split embed its images once).
 
     `data_fn(global_batch_size, shard_index, shard_count, seed)` returns a checkpointable Grain
     iterator of numpy batches {"image": (b, H, W, 3) float32, "text": (b, L) int32}, this
@@ -145,10 +150,11 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | epath.PathLike,
             return {}
         model = nnx.merge(graphdef, state["params"])
         results, start = {}, time.time()
-        for name, evaluator in evaluators.items():
-            t0 = time.time()
-            results.update({k: float(v) for k, v in evaluator.run(model)})
-            log.info("eval %s took %.1fs", name, time.time() - t0)
+        with eval_round():
+            for name, evaluator in evaluators.items():
+                t0 = time.time()
+                results.update({k: float(v) for k, v in evaluator.run(model)})
+                log.info("eval %s took %.1fs", name, time.time() - t0)
         writer.write(step, results, prefix="eval")
         progress.evaluation(step, results, time.time() - start)
         return results
